@@ -1,0 +1,176 @@
+"""The `riverwatch` command."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Iterator
+from typing import Annotated
+
+import typer
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from app import migrate
+from app.catalogue import service as catalogue
+from app.db import embedded_postgres, make_engine
+from app.errors import RiverwatchError
+from app.settings import Settings, get_settings
+from app.stations import service as stations
+
+cli = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+db_cli = typer.Typer(no_args_is_help=True, help="Schema migrations.")
+seed_cli = typer.Typer(no_args_is_help=True, help="Load reference data.")
+station_cli = typer.Typer(no_args_is_help=True, help="Manage stations and their keys.")
+cli.add_typer(db_cli, name="db")
+cli.add_typer(seed_cli, name="seed")
+cli.add_typer(station_cli, name="station")
+
+
+@contextlib.contextmanager
+def database(settings: Settings) -> Iterator[Settings]:
+    """The settings with a reachable database: the configured one, or an embedded one."""
+    if settings.database_url is not None:
+        yield settings
+        return
+    typer.echo(
+        f"RIVERWATCH_DATABASE_URL unset: embedded PostgreSQL in {settings.data_dir}", err=True
+    )
+    with embedded_postgres(settings.data_dir) as url:
+        yield settings.model_copy(update={"database_url": url})
+
+
+@contextlib.contextmanager
+def engine_for(settings: Settings) -> Iterator[Engine]:
+    with database(settings) as ready:
+        assert ready.database_url is not None
+        engine = make_engine(ready.database_url, pool_size=2)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
+
+
+def upgrade_database(engine: Engine, settings: Settings) -> None:
+    migrate.upgrade(engine, timescaledb=settings.timescaledb)
+    with Session(engine) as session, session.begin():
+        catalogue.sync_parameters(session)
+
+
+@cli.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="interface to listen on")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port")] = None,
+    demo: Annotated[
+        bool, typer.Option(help="seed the action plan's sections before serving")
+    ] = False,
+) -> None:
+    """Serve the API and the scheduler; migrates the database to head first."""
+    import uvicorn
+
+    from app.main import create_app
+
+    settings = get_settings()
+    with database(settings) as ready:
+        assert ready.database_url is not None
+        engine = make_engine(ready.database_url, pool_size=2)
+        upgrade_database(engine, ready)
+        if demo:
+            with Session(engine) as session, session.begin():
+                catalogue.seed_plan(session)
+        engine.dispose()
+        uvicorn.run(
+            create_app(ready),
+            host=host or ready.host,
+            port=port or ready.port,
+            log_level="info",
+        )
+
+
+@db_cli.command("upgrade")
+def db_upgrade() -> None:
+    """Migrate the database to the newest schema."""
+    settings = get_settings()
+    with engine_for(settings) as engine:
+        upgrade_database(engine, settings)
+        typer.echo(f"database at {migrate.current_revision(engine)}")
+
+
+@db_cli.command("downgrade")
+def db_downgrade(revision: Annotated[str, typer.Argument(help="target, e.g. base or -1")]) -> None:
+    """Migrate the database back to an older schema."""
+    with engine_for(get_settings()) as engine:
+        migrate.downgrade(engine, revision)
+        typer.echo(f"database at {migrate.current_revision(engine)}")
+
+
+@seed_cli.command("plan")
+def seed_plan() -> None:
+    """Load the action plan's zones, sections and targets (idempotent)."""
+    settings = get_settings()
+    with engine_for(settings) as engine:
+        upgrade_database(engine, settings)
+        with Session(engine) as session, session.begin():
+            result = catalogue.seed_plan(session)
+    typer.echo(
+        f"plan loaded: {result.zones} zones, {result.sections} sections, {result.targets} targets"
+    )
+
+
+@station_cli.command("add")
+def station_add(
+    code: Annotated[str, typer.Argument(help="the station's code, unique")],
+    section: Annotated[str, typer.Option(help="code of the section it reports for")],
+    name: Annotated[str, typer.Option(help="display name")],
+    mn: Annotated[str | None, typer.Option(help="HJ 212 MN of its data logger")] = None,
+    interval: Annotated[int, typer.Option(help="expected reporting interval, seconds")] = 3600,
+) -> None:
+    """Register a station and print its API key (shown only this once)."""
+    with engine_for(get_settings()) as engine, Session(engine) as session, session.begin():
+        station, key = stations.add_station(
+            session,
+            code=code,
+            section_code=section,
+            name=name,
+            mn=mn,
+            reporting_interval_s=interval,
+        )
+        typer.echo(f"station {station.code} added for section {section}")
+    typer.echo(f"API key (store it now; it is not shown again): {key}")
+
+
+@station_cli.command("list")
+def station_list() -> None:
+    """List the registered stations."""
+    with engine_for(get_settings()) as engine, Session(engine) as session:
+        for s in stations.list_stations(session):
+            state = "active" if s.active else "inactive"
+            typer.echo(f"{s.code}\t{s.section.code}\t{s.mn or '-'}\t{state}\t{s.name}")
+
+
+@station_cli.command("rotate-key")
+def station_rotate_key(code: Annotated[str, typer.Argument(help="the station's code")]) -> None:
+    """Give a station a new API key; the old one stops working."""
+    with engine_for(get_settings()) as engine, Session(engine) as session, session.begin():
+        key = stations.rotate_key(session, code)
+    typer.echo(f"new API key for {code} (store it now; it is not shown again): {key}")
+
+
+def _exit_cleanly(_signum: int, _frame: object) -> None:
+    # uvicorn shuts down gracefully on SIGTERM and then re-raises the signal; exiting
+    # through SystemExit (not the default handler) lets the embedded database stop too.
+    raise SystemExit(0)
+
+
+def main() -> None:
+    signal.signal(signal.SIGTERM, _exit_cleanly)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        cli()
+    except RiverwatchError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)

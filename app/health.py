@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
+
+from app import migrate
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", summary="The process is up")
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="The database is reachable and migrated to head")
+def readyz(request: Request) -> JSONResponse:
+    try:
+        current = migrate.current_revision(request.app.state.engine)
+    except SQLAlchemyError as exc:
+        return JSONResponse({"status": "unavailable", "reason": str(exc)}, 503)
+    head = migrate.head_revision()
+    if current != head:
+        return JSONResponse(
+            {"status": "unavailable", "reason": f"database at {current}, code at {head}"}, 503
+        )
+    return JSONResponse({"status": "ok", "revision": current})

@@ -1,0 +1,48 @@
+"""The ASGI application: routers, error handling, and the resources its lifespan owns."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+
+from app import health
+from app.catalogue.routes import router as catalogue_router
+from app.db import make_engine, make_sessionmaker
+from app.errors import install_error_handler
+from app.settings import Settings, get_settings
+from app.stations.routes import router as stations_router
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.database_url is None:
+            raise RuntimeError("no database: set RIVERWATCH_DATABASE_URL or start via the CLI")
+        engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
+        app.state.engine = engine
+        app.state.sessionmaker = make_sessionmaker(engine)
+        try:
+            yield
+        finally:
+            engine.dispose()
+
+    app = FastAPI(
+        title="riverwatch",
+        summary="Water-quality monitoring and alerting for Wenzhou's key river sections",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handler(app)
+    api = APIRouter(prefix=API_PREFIX)
+    api.include_router(catalogue_router)
+    api.include_router(stations_router)
+    app.include_router(api)
+    app.include_router(health.router)
+    return app

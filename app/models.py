@@ -1,0 +1,178 @@
+"""The relational schema, as ORM classes. Migrations build it; this mirrors them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    ARRAY,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    func,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# Deterministic constraint names, so migrations can name what they drop.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+CONTROL_LEVELS = ("national", "provincial", "municipal")
+WATERBODIES = ("river", "lake")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Zone(Base):
+    """A key zone or basin of the plan's annex 2."""
+
+    __tablename__ = "zones"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    goal: Mapped[str] = mapped_column(Text)
+    # Lead government first, as the annex lists them.
+    governments: Mapped[list[str]] = mapped_column(ARRAY(Text))
+
+    sections: Mapped[list[Section]] = relationship(back_populates="zone", order_by="Section.code")
+
+
+class Section(Base):
+    """A monitoring cross-section (断面) of a river."""
+
+    __tablename__ = "sections"
+    __table_args__ = (
+        CheckConstraint(f"control_level IN {CONTROL_LEVELS}", name="control_level"),
+        CheckConstraint(f"waterbody IN {WATERBODIES}", name="waterbody"),
+        CheckConstraint("class_2020 BETWEEN 1 AND 6", name="class_2020"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    control_level: Mapped[str] = mapped_column(String(16))
+    water_system: Mapped[str] = mapped_column(Text)
+    areas: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    key_control_range: Mapped[str] = mapped_column(Text)
+    waterbody: Mapped[str] = mapped_column(String(8), server_default="river")
+    zone_id: Mapped[int | None] = mapped_column(ForeignKey("zones.id", ondelete="SET NULL"))
+    class_2020: Mapped[int | None] = mapped_column(SmallInteger)
+    # Parameter codes of the plan's 主要超标因子 for 2020.
+    main_factors_2020: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
+
+    zone: Mapped[Zone | None] = relationship(back_populates="sections")
+    targets: Mapped[list[SectionTarget]] = relationship(
+        back_populates="section", order_by="SectionTarget.year", cascade="all, delete-orphan"
+    )
+    stations: Mapped[list[Station]] = relationship(back_populates="section")
+
+
+class SectionTarget(Base):
+    """A section's class target for one year: binding, and optionally a stretch (力争) class."""
+
+    __tablename__ = "section_targets"
+    __table_args__ = (
+        CheckConstraint("binding_class BETWEEN 1 AND 5", name="binding_class"),
+        CheckConstraint(
+            "stretch_class IS NULL OR stretch_class < binding_class", name="stretch_better"
+        ),
+    )
+
+    section_id: Mapped[int] = mapped_column(
+        ForeignKey("sections.id", ondelete="CASCADE"), primary_key=True
+    )
+    year: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    binding_class: Mapped[int] = mapped_column(SmallInteger)
+    stretch_class: Mapped[int | None] = mapped_column(SmallInteger)
+
+    section: Mapped[Section] = relationship(back_populates="targets")
+
+
+class Station(Base):
+    """An automatic monitoring station (its data logger) reporting for one section."""
+
+    __tablename__ = "stations"
+    __table_args__ = (CheckConstraint("reporting_interval_s > 0", name="interval_positive"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    # HJ 212 MN: the logger's unique identifier on the wire.
+    mn: Mapped[str | None] = mapped_column(String(32), unique=True)
+    section_id: Mapped[int] = mapped_column(
+        ForeignKey("sections.id", ondelete="RESTRICT"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(128))
+    reporting_interval_s: Mapped[int] = mapped_column(Integer, server_default="3600")
+    active: Mapped[bool] = mapped_column(Boolean, server_default="true")
+    simulated: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    # SHA-256 of the key; the key itself is shown once and never stored.
+    api_key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    section: Mapped[Section] = relationship(back_populates="stations")
+
+
+class ParameterRow(Base):
+    """The parameter catalogue (sensors.parameters) as a table, for joins and the API."""
+
+    __tablename__ = "parameters"
+    __table_args__ = (
+        CheckConstraint("direction IN ('le', 'ge', 'range', 'none')", name="direction"),
+    )
+
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    name_zh: Mapped[str] = mapped_column(String(32))
+    name_en: Mapped[str] = mapped_column(String(64))
+    unit: Mapped[str] = mapped_column(String(16))
+    hj212_2017: Mapped[str] = mapped_column(String(16), unique=True)
+    hj212_2005: Mapped[str | None] = mapped_column(String(16))
+    direction: Mapped[str] = mapped_column(String(8))
+    precision: Mapped[int | None] = mapped_column(SmallInteger)
+    plausible_min: Mapped[float] = mapped_column(Double)
+    plausible_max: Mapped[float] = mapped_column(Double)
+    evaluated: Mapped[bool] = mapped_column(Boolean)
+
+
+class Reading(Base):
+    """One value of one parameter at one station and time. A hypertable on TimescaleDB."""
+
+    __tablename__ = "readings"
+    __table_args__ = (
+        Index("ix_readings_time", "time"),
+        CheckConstraint("water_class BETWEEN 0 AND 6", name="water_class"),
+    )
+
+    station_id: Mapped[int] = mapped_column(
+        ForeignKey("stations.id", ondelete="CASCADE"), primary_key=True
+    )
+    parameter_id: Mapped[int] = mapped_column(
+        SmallInteger, ForeignKey("parameters.id"), primary_key=True
+    )
+    time: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    value: Mapped[float] = mapped_column(Double)
+    # HJ 212 data flag as the logger sent it (N normal, M maintenance, …).
+    data_flag: Mapped[str] = mapped_column(String(1), server_default="N")
+    below_detection: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    # QARTOD flag (sensors.qc.QCFlag); 2 = not evaluated.
+    qc_flag: Mapped[int] = mapped_column(SmallInteger, server_default="2")
+    # GB 3838 class of this value alone: 1–5, 6 for 劣Ⅴ, 0 when the item is not classified.
+    water_class: Mapped[int] = mapped_column(SmallInteger, server_default="0")
+    received_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )

@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from app.deps import SessionDep
+from app.models import Station
+from app.stations import service
+from app.stations.schemas import StationOut
+
+router = APIRouter(tags=["stations"])
+
+
+def _out(station: Station) -> StationOut:
+    return StationOut(
+        code=station.code,
+        mn=station.mn,
+        section=station.section.code,
+        name=station.name,
+        reporting_interval_s=station.reporting_interval_s,
+        active=station.active,
+        simulated=station.simulated,
+        created_at=station.created_at,
+    )
+
+
+@router.get("/stations", response_model=list[StationOut], summary="Registered stations")
+def list_stations(session: SessionDep, section: str | None = None) -> list[StationOut]:
+    return [_out(s) for s in service.list_stations(session, section)]
+
+
+@router.get("/stations/{code}", response_model=StationOut, summary="One station")
+def get_station(code: str, session: SessionDep) -> StationOut:
+    return _out(service.get_station(session, code))

@@ -1,0 +1,93 @@
+"""Stations and their API keys. Keys are shown once; only their SHA-256 is stored."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, joinedload
+
+from app.errors import Conflict, NotFound, Unauthorized
+from app.models import Section, Station
+
+KEY_PREFIX = "rw_"
+
+
+def new_api_key() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_api_key(key: str) -> str:
+    # Keys carry 256 random bits, so a plain SHA-256 is enough; no slow KDF needed.
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def list_stations(session: Session, section_code: str | None = None) -> Sequence[Station]:
+    stmt = select(Station).options(joinedload(Station.section)).order_by(Station.code)
+    if section_code is not None:
+        stmt = stmt.join(Station.section).where(Section.code == section_code)
+    return session.scalars(stmt).all()
+
+
+def get_station(session: Session, code: str) -> Station:
+    station = session.scalars(
+        select(Station).options(joinedload(Station.section)).where(Station.code == code)
+    ).one_or_none()
+    if station is None:
+        raise NotFound(f"no station {code!r}")
+    return station
+
+
+def add_station(
+    session: Session,
+    *,
+    code: str,
+    section_code: str,
+    name: str,
+    mn: str | None = None,
+    reporting_interval_s: int = 3600,
+    simulated: bool = False,
+) -> tuple[Station, str]:
+    """Register a station; returns it with its API key, which is not retrievable later."""
+    section = session.scalars(select(Section).where(Section.code == section_code)).one_or_none()
+    if section is None:
+        raise NotFound(f"no section {section_code!r}")
+    same = Station.code == code
+    if mn is not None:
+        same = same | (Station.mn == mn)
+    clash = session.scalars(select(Station).where(same)).first()
+    if clash is not None:
+        raise Conflict(f"a station with code {code!r} or MN {mn!r} exists already")
+    key = new_api_key()
+    station = Station(
+        code=code,
+        mn=mn,
+        section=section,
+        name=name,
+        reporting_interval_s=reporting_interval_s,
+        simulated=simulated,
+        api_key_hash=hash_api_key(key),
+    )
+    session.add(station)
+    session.flush()
+    return station, key
+
+
+def rotate_key(session: Session, code: str) -> str:
+    """Replace a station's key; the old one stops working when the transaction commits."""
+    station = get_station(session, code)
+    key = new_api_key()
+    station.api_key_hash = hash_api_key(key)
+    session.flush()
+    return key
+
+
+def authenticate(session: Session, key: str) -> Station:
+    station = session.scalars(
+        select(Station).where(Station.api_key_hash == hash_api_key(key), Station.active)
+    ).one_or_none()
+    if station is None:
+        raise Unauthorized("unknown or inactive station key")
+    return station

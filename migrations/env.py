@@ -1,0 +1,22 @@
+"""Alembic environment: runs on the connection the caller hands over (app.migrate)."""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy import Connection
+
+from app.models import Base
+
+target_metadata = Base.metadata
+
+
+def run_migrations(connection: Connection) -> None:
+    context.configure(connection=connection, target_metadata=target_metadata)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+connection = context.config.attributes.get("connection")
+if connection is None:
+    raise RuntimeError("run migrations through `riverwatch db upgrade`, which passes a connection")
+run_migrations(connection)

@@ -1,0 +1,121 @@
+"""Real PostgreSQL for every test: embedded by default, or the server named by
+RIVERWATCH_TEST_DATABASE_URL (e.g. the machine's TimescaleDB). Each run gets a
+fresh database built by the migrations; each test runs in a transaction that is
+rolled back."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from psycopg import sql
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from app import migrate
+from app.catalogue import service as catalogue
+from app.db import embedded_postgres, libpq_url, make_engine
+from app.deps import get_session
+from app.main import create_app
+from app.settings import Environment, Settings
+
+TEST_SERVER_ENV = "RIVERWATCH_TEST_DATABASE_URL"
+
+
+def _with_database(url: str, name: str) -> str:
+    return make_url(libpq_url(url)).set(database=name).render_as_string(hide_password=False)
+
+
+@contextlib.contextmanager
+def fresh_database(server_url: str, name: str) -> Iterator[str]:
+    """A new, empty database on the server; dropped afterwards."""
+    ident = sql.Identifier(name)
+    with psycopg.connect(libpq_url(server_url), autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(ident))
+    try:
+        yield _with_database(server_url, name)
+    finally:
+        with psycopg.connect(libpq_url(server_url), autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
+
+
+@pytest.fixture(scope="session")
+def server_url() -> Iterator[str]:
+    configured = os.environ.get(TEST_SERVER_ENV)
+    if configured:
+        yield configured
+        return
+    # Short path: the server's Unix socket lives in its data directory.
+    with tempfile.TemporaryDirectory(prefix="rw-", dir="/tmp") as tmp:
+        with embedded_postgres(Path(tmp)) as url:
+            yield url
+
+
+@pytest.fixture(scope="session")
+def database_url(server_url: str) -> Iterator[str]:
+    with fresh_database(server_url, f"riverwatch_test_{os.getpid()}") as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url, pool_size=5)
+    migrate.upgrade(engine)
+    with Session(engine) as session, session.begin():
+        catalogue.sync_parameters(session)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    """A session inside a transaction that is rolled back after the test.
+
+    Code under test may commit: with create_savepoint its commits end savepoints,
+    never the outer transaction.
+    """
+    connection = engine.connect()
+    outer = connection.begin()
+    session = Session(bind=connection, join_transaction_mode="create_savepoint")
+    try:
+        yield session
+    finally:
+        session.close()
+        outer.rollback()
+        connection.close()
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(env=Environment.TEST, database_url=database_url)
+
+
+@pytest.fixture
+def client(settings: Settings, session: Session) -> Iterator[TestClient]:
+    app = create_app(settings)
+
+    def test_session() -> Iterator[Session]:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+    app.dependency_overrides[get_session] = test_session
+    with TestClient(app) as client:
+        yield client
+
+
+@pytest.fixture
+def seeded(session: Session) -> Session:
+    catalogue.seed_plan(session)
+    return session

@@ -1,0 +1,98 @@
+"""The `riverwatch` command as a user runs it: separate processes, real databases."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import fresh_database
+
+
+def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "app", *args], env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def cli_env(server_url: str) -> Iterator[dict[str, str]]:
+    with fresh_database(server_url, f"riverwatch_cli_{os.getpid()}") as url:
+        yield {**os.environ, "RIVERWATCH_DATABASE_URL": url}
+
+
+def test_seed_and_station_commands(cli_env: dict[str, str]) -> None:
+    first = run(cli_env, "seed", "plan")
+    assert first.returncode == 0, first.stderr
+    assert "9 zones, 18 sections, 54 targets" in first.stdout
+    assert run(cli_env, "seed", "plan").returncode == 0
+
+    added = run(cli_env, "station", "add", "ST-9", "--section", "S02", "--name", "永中 test")
+    assert added.returncode == 0, added.stderr
+    key = added.stdout.rsplit(":", 1)[1].strip()
+    assert key.startswith("rw_")
+
+    listed = run(cli_env, "station", "list")
+    assert "ST-9\tS02" in listed.stdout
+
+    rotated = run(cli_env, "station", "rotate-key", "ST-9")
+    assert rotated.returncode == 0
+    assert rotated.stdout.rsplit(":", 1)[1].strip() not in ("", key)
+
+    missing = run(cli_env, "station", "rotate-key", "NOPE")
+    assert missing.returncode == 1
+    assert "no station 'NOPE'" in missing.stderr
+    assert "Traceback" not in missing.stderr
+
+
+def wait_ready(base: str, proc: subprocess.Popen[str], seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"serve exited with {proc.returncode}")
+        try:
+            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("serve did not become ready")
+
+
+def test_serve_on_the_embedded_default_with_the_plan_seeded() -> None:
+    """The README's first command: no database configured, the plan served."""
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="rw-", dir="/tmp") as tmp:
+        env = {k: v for k, v in os.environ.items() if k != "RIVERWATCH_DATABASE_URL"}
+        env["RIVERWATCH_DATA_DIR"] = str(Path(tmp) / "data")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "app", "serve", "--demo", "--port", str(port)],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )
+        try:
+            base = f"http://127.0.0.1:{port}"
+            wait_ready(base, proc)
+            sections = httpx.get(f"{base}/api/v1/sections").json()
+            assert len(sections) == 18
+            assert {s["control_level"] for s in sections} == {"national", "provincial", "municipal"}
+        finally:
+            proc.terminate()
+            _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err
+        # The embedded server stopped with the service: no postmaster left behind.
+        assert not (Path(tmp) / "data" / "pgdata" / "postmaster.pid").exists()

@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+import pytest
+from pydantic import SecretStr, ValidationError
+
+from app.settings import Environment, Settings
+
+
+def test_reads_the_riverwatch_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RIVERWATCH_PORT", "9001")
+    monkeypatch.setenv("RIVERWATCH_DATABASE_URL", "postgresql://db/x")
+    settings = Settings()
+    assert settings.port == 9001
+    assert settings.database_url == "postgresql://db/x"
+
+
+def test_placeholder_secret_refused_in_production() -> None:
+    with pytest.raises(ValidationError, match="placeholder"):
+        Settings(env=Environment.PRODUCTION)
+    assert Settings(env=Environment.PRODUCTION, secret_key=SecretStr("s3cret-enough"))
+    assert Settings(env=Environment.DEVELOPMENT)
