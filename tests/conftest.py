@@ -54,9 +54,11 @@ def server_url() -> Iterator[str]:
         yield configured
         return
     # Short path: the server's Unix socket lives in its data directory.
-    with tempfile.TemporaryDirectory(prefix="rw-", dir="/tmp") as tmp:
-        with embedded_postgres(Path(tmp)) as url:
-            yield url
+    with (
+        tempfile.TemporaryDirectory(prefix="rw-", dir="/tmp") as tmp,
+        embedded_postgres(Path(tmp)) as url,
+    ):
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -85,8 +85,14 @@ def test_zones_api(seeded: Session, client: TestClient) -> None:
 def test_seeding_twice_changes_nothing(seeded: Session) -> None:
     def snapshot() -> list[tuple[object, ...]]:
         rows = seeded.execute(
-            select(Section.id, Section.code, Section.zone_id, SectionTarget.year,
-                   SectionTarget.binding_class, SectionTarget.stretch_class)
+            select(
+                Section.id,
+                Section.code,
+                Section.zone_id,
+                SectionTarget.year,
+                SectionTarget.binding_class,
+                SectionTarget.stretch_class,
+            )
             .join(SectionTarget)
             .order_by(Section.code, SectionTarget.year)
         )

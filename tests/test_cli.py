@@ -82,7 +82,10 @@ def test_serve_on_the_embedded_default_with_the_plan_seeded() -> None:
         env["RIVERWATCH_DATA_DIR"] = str(Path(tmp) / "data")
         proc = subprocess.Popen(
             [sys.executable, "-m", "app", "serve", "--demo", "--port", str(port)],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         try:
             base = f"http://127.0.0.1:{port}"

@@ -47,12 +47,15 @@ def test_readings_is_a_hypertable_exactly_when_timescaledb_is_there(engine: Engi
         has_tsdb = connection.execute(
             text("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')")
         ).scalar_one()
-        hypertable = has_tsdb and connection.execute(
-            text(
-                "SELECT EXISTS (SELECT 1 FROM timescaledb_information.hypertables"
-                " WHERE hypertable_name = 'readings')"
-            )
-        ).scalar_one()
+        hypertable = (
+            has_tsdb
+            and connection.execute(
+                text(
+                    "SELECT EXISTS (SELECT 1 FROM timescaledb_information.hypertables"
+                    " WHERE hypertable_name = 'readings')"
+                )
+            ).scalar_one()
+        )
     expected = os.environ.get("RIVERWATCH_TEST_EXPECT_TIMESCALEDB")
     if expected is not None:
         assert bool(has_tsdb) is (expected == "1")
