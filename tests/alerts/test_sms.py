@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import httpx
@@ -121,6 +122,13 @@ def test_class_labels_are_unicode_roman_numerals() -> None:
         templates.class_label(7)
 
 
+def test_class_labels_agree_with_the_classifier() -> None:
+    gb3838 = pytest.importorskip("sensors.gb3838")
+    for water_class in gb3838.WaterClass:
+        if water_class:
+            assert templates.class_label(water_class) == water_class.label
+
+
 def test_format_time_is_beijing_time() -> None:
     assert templates.format_time(datetime(2026, 4, 30, 16, 5, tzinfo=UTC)) == "5月1日00:05"
     with pytest.raises(ValueError, match="timezone-aware"):
@@ -129,7 +137,13 @@ def test_format_time_is_beijing_time() -> None:
 
 def test_fields_lists_each_template_field_once() -> None:
     assert templates.fields("alert.class_v") == (
-        "section", "time", "indicator", "value", "unit", "class", "target",
+        "section",
+        "time",
+        "indicator",
+        "value",
+        "unit",
+        "class",
+        "target",
     )
     assert templates.fields("alert.unknown") == ()
 
@@ -153,7 +167,9 @@ def sms(
 
 def settings(url: str, **overrides: object) -> SmsSettings:
     values: dict[str, object] = {
-        "url": url, "api_key": API_KEY, "template_ids": {"alert.class_v": "SMS_0001"},
+        "url": url,
+        "api_key": API_KEY,
+        "template_ids": {"alert.class_v": "SMS_0001"},
     }
     return SmsSettings(**{**values, **overrides})  # type: ignore[arg-type]
 
@@ -212,7 +228,9 @@ def test_fail_next_503_retries_then_delivers(gateway: str, client: httpx.Client)
     channel = SmsChannel(client, settings(f"{gateway}/sms/send"))
     outcomes = [channel.send(sms()) for _ in range(3)]
     assert [o.status for o in outcomes] == [
-        DeliveryStatus.RETRY, DeliveryStatus.RETRY, DeliveryStatus.DELIVERED,
+        DeliveryStatus.RETRY,
+        DeliveryStatus.RETRY,
+        DeliveryStatus.DELIVERED,
     ]
     assert [o.http_status for o in outcomes] == [503, 503, 200]
 
@@ -273,9 +291,8 @@ def test_bad_numbers_are_permanent_without_a_request(recipient: str) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         raise AssertionError("no request expected")
 
-    assert mock_channel(handler).send(sms(recipient=recipient)).status is (
-        DeliveryStatus.PERMANENT
-    )
+    outcome = mock_channel(handler).send(sms(recipient=recipient))
+    assert outcome.status is DeliveryStatus.PERMANENT
 
 
 def test_wrong_kind_and_unfittable_text_are_permanent() -> None:
@@ -283,12 +300,7 @@ def test_wrong_kind_and_unfittable_text_are_permanent() -> None:
         raise AssertionError("no request expected")
 
     channel = mock_channel(handler)
-    webhook = sms()
-    webhook = OutboundMessage(
-        webhook.idempotency_key, ChannelKind.WEBHOOK, webhook.event, webhook.recipient,
-        webhook.text, webhook.payload, webhook.created_at,
-    )
-    assert channel.send(webhook).status is DeliveryStatus.PERMANENT
+    assert channel.send(replace(sms(), kind=ChannelKind.WEBHOOK)).status is DeliveryStatus.PERMANENT
     long_link = sms(payload={"ack_url": "https://x.example/" + "a" * 250})
     assert channel.send(long_link).status is DeliveryStatus.PERMANENT
 
@@ -297,3 +309,5 @@ def test_settings_keep_the_key_out_of_repr() -> None:
     assert API_KEY not in repr(settings("https://sms.example/send"))
     with pytest.raises(ValueError, match="max_parts"):
         settings("https://sms.example/send", max_parts=0)
+    with pytest.raises(ValueError, match="bare name"):
+        settings("https://sms.example/send", sign="【水质预警】")

@@ -33,12 +33,18 @@ def request(client_msg_id: str = "c1", text: str = "【水质预警】测试") -
 def test_accepts_and_lists_a_message(gateway: str, client: httpx.Client) -> None:
     reply = client.post(f"{gateway}/sms/send", json=request(), headers=AUTH)
     assert reply.status_code == 200
-    assert reply.json() == {
-        "code": 0, "message": "ok", "msg_id": "smsgw-000001", "parts": 1, "duplicate": False,
+    body = reply.json()
+    assert body == {
+        "code": 0,
+        "message": "ok",
+        "msg_id": body["msg_id"],
+        "parts": 1,
+        "duplicate": False,
     }
+    assert body["msg_id"].startswith("smsgw-")
     (record,) = client.get(f"{gateway}/messages").json()
     assert record["request"] == request()
-    assert (record["status"], record["code"], record["msg_id"]) == (200, 0, "smsgw-000001")
+    assert (record["status"], record["code"], record["msg_id"]) == (200, 0, body["msg_id"])
 
 
 def test_deduplicates_by_client_msg_id(gateway: str, client: httpx.Client) -> None:
@@ -46,15 +52,17 @@ def test_deduplicates_by_client_msg_id(gateway: str, client: httpx.Client) -> No
         client.post(f"{gateway}/sms/send", json=request(cid), headers=AUTH).json()
         for cid in ("c1", "c1", "c2")
     ]
-    assert [(r["msg_id"], r["duplicate"]) for r in replies] == [
-        ("smsgw-000001", False), ("smsgw-000001", True), ("smsgw-000002", False),
-    ]
+    first, again, other = replies
+    assert first["msg_id"] == again["msg_id"] != other["msg_id"]
+    assert [r["duplicate"] for r in replies] == [False, True, False]
     records = client.get(f"{gateway}/messages").json()
     assert [r["duplicate"] for r in records] == [False, True, False]
 
 
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"X-Key": API_KEY}])
-def test_refuses_a_wrong_api_key(gateway: str, client: httpx.Client, headers: dict[str, str]) -> None:
+def test_refuses_a_wrong_api_key(
+    gateway: str, client: httpx.Client, headers: dict[str, str]
+) -> None:
     reply = client.post(f"{gateway}/sms/send", json=request(), headers=headers)
     assert reply.status_code == 401
     assert reply.json()["code"] == 1001
@@ -75,21 +83,24 @@ def test_fail_next_fails_that_many_then_recovers(gateway: str, client: httpx.Cli
     assert replies[2].json()["duplicate"] is False
 
 
-@pytest.mark.parametrize("control", [{"fail_next": -1}, {"fail_next": 1, "status": 99},
-                                     {"fail_next": 1, "code": 0}])
+@pytest.mark.parametrize(
+    "control", [{"fail_next": -1}, {"fail_next": 1, "status": 99}, {"fail_next": 1, "code": 0}]
+)
 def test_control_rejects_nonsense(
     gateway: str, client: httpx.Client, control: dict[str, int]
 ) -> None:
     assert client.post(f"{gateway}/control", json=control).status_code == 422
 
 
-def test_reset_forgets_everything(gateway: str, client: httpx.Client) -> None:
-    client.post(f"{gateway}/sms/send", json=request(), headers=AUTH)
+def test_reset_forgets_all_but_the_issued_ids(gateway: str, client: httpx.Client) -> None:
+    before = client.post(f"{gateway}/sms/send", json=request(), headers=AUTH).json()
     client.post(f"{gateway}/control", json={"fail_next": 5})
     client.post(f"{gateway}/reset").raise_for_status()
     assert client.get(f"{gateway}/messages").json() == []
-    reply = client.post(f"{gateway}/sms/send", json=request(), headers=AUTH).json()
-    assert (reply["code"], reply["duplicate"]) == (0, False)
+    after = client.post(f"{gateway}/sms/send", json=request(), headers=AUTH).json()
+    assert (after["code"], after["duplicate"]) == (0, False)
+    # Provider ids stay unique for the life of the process, as an outbox expects.
+    assert after["msg_id"] != before["msg_id"]
 
 
 def test_counts_parts_as_the_adapter_does(gateway: str, client: httpx.Client) -> None:
@@ -113,7 +124,9 @@ def test_webhook_receiver_verifies_and_notes_repeats(gateway: str, client: httpx
     assert (forged.status_code, forged.json()["error"]) == (401, "no matching signature")
     records = client.get(f"{gateway}/webhooks").json()
     assert [(r["webhook_id"], r["valid"], r["seen_before"]) for r in records] == [
-        ("m1", True, False), ("m1", True, True), ("m2", False, False),
+        ("m1", True, False),
+        ("m1", True, True),
+        ("m2", False, False),
     ]
     assert records[0]["body"] == body.decode()
 
@@ -142,8 +155,19 @@ def cli_gateway(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     log = tmp_path / "cli.jsonl"
-    command = [sys.executable, "-m", "alerts.smsgw", "--port", str(port), "--log", str(log),
-               "--api-key", API_KEY, "--webhook-secret", WEBHOOK_SECRET]
+    command = [
+        sys.executable,
+        "-m",
+        "alerts.smsgw",
+        "--port",
+        str(port),
+        "--log",
+        str(log),
+        "--api-key",
+        API_KEY,
+        "--webhook-secret",
+        WEBHOOK_SECRET,
+    ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     try:

@@ -1,0 +1,1 @@
+"""Local stand-ins for the SMS gateway and a webhook endpoint; see alerts.smsgw.app."""
