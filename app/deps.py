@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from sqlalchemy.orm import Session
 
+from app.errors import Unauthorized
+from app.models import Station
 from app.settings import Settings
+from app.stations import service as stations
 
 
 def get_settings_dep(request: Request) -> Settings:
@@ -29,5 +32,20 @@ def get_session(request: Request) -> Iterator[Session]:
         session.close()
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": the commit happens before the response is sent, so a 2xx means committed.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+
+
+def authenticated_station(
+    session: SessionDep,
+    authorization: Annotated[str | None, Header()] = None,
+) -> Station:
+    """The station whose key is the request's bearer token."""
+    scheme, _, key = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise Unauthorized("send the station's key as 'Authorization: Bearer <key>'")
+    return stations.authenticate(session, key.strip())
+
+
+StationAuthDep = Annotated[Station, Depends(authenticated_station)]

@@ -11,6 +11,8 @@ from app import health
 from app.catalogue.routes import router as catalogue_router
 from app.db import make_engine, make_sessionmaker
 from app.errors import install_error_handler
+from app.ingest.routes import router as ingest_router
+from app.limits import BodyLimit
 from app.settings import Settings, get_settings
 from app.stations.routes import router as stations_router
 
@@ -40,9 +42,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handler(app)
+    app.add_middleware(
+        BodyLimit, max_bytes=settings.max_body_bytes, paths=(f"{API_PREFIX}/readings",)
+    )
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(catalogue_router)
     api.include_router(stations_router)
+    api.include_router(ingest_router)
     app.include_router(api)
     app.include_router(health.router)
     return app

@@ -6,11 +6,13 @@ from datetime import datetime
 
 from sqlalchemy import (
     ARRAY,
+    BigInteger,
     Boolean,
     CheckConstraint,
     DateTime,
     Double,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     MetaData,
@@ -18,7 +20,9 @@ from sqlalchemy import (
     String,
     Text,
     func,
+    text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 # Deterministic constraint names, so migrations can name what they drop.
@@ -122,6 +126,10 @@ class Station(Base):
     simulated: Mapped[bool] = mapped_column(Boolean, server_default="false")
     # SHA-256 of the key; the key itself is shown once and never stored.
     api_key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # {parameter code: {QC threshold field: value}} over sensors.qc's defaults.
+    qc_overrides: Mapped[dict[str, dict[str, float | None]]] = mapped_column(
+        JSONB, server_default=text("'{}'::jsonb")
+    )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     section: Mapped[Section] = relationship(back_populates="stations")
@@ -174,5 +182,28 @@ class Reading(Base):
     # GB 3838 class of this value alone: 1–5, 6 for 劣Ⅴ, 0 when the item is not classified.
     water_class: Mapped[int] = mapped_column(SmallInteger, server_default="0")
     received_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    # Arrived later than the late-data horizon: stored and classified, never alerted on.
+    backfill: Mapped[bool] = mapped_column(Boolean, server_default="false")
+
+
+class ReadingRevision(Base):
+    """A value a station replaced: the stored reading as it was before the revision."""
+
+    __tablename__ = "reading_revisions"
+    __table_args__ = (Index("ix_reading_revisions_key", "station_id", "parameter_id", "time"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    station_id: Mapped[int] = mapped_column(ForeignKey("stations.id", ondelete="CASCADE"))
+    parameter_id: Mapped[int] = mapped_column(SmallInteger)
+    time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    value: Mapped[float] = mapped_column(Double)
+    data_flag: Mapped[str] = mapped_column(String(1))
+    below_detection: Mapped[bool] = mapped_column(Boolean)
+    qc_flag: Mapped[int] = mapped_column(SmallInteger)
+    water_class: Mapped[int] = mapped_column(SmallInteger)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    replaced_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )

@@ -39,6 +39,13 @@ class Settings(BaseSettings):
     port: int = 8000
     db_pool_size: int = Field(default=10, ge=1)
 
+    # Ingest limits and rules.
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    max_batch_times: int = Field(default=5000, ge=1)
+    future_tolerance_s: int = Field(default=300, ge=0)
+    # Readings older than this when they arrive are backfill: stored, never alerted on.
+    late_horizon_hours: float = Field(default=24, gt=0)
+
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Self:
         if (

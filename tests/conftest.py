@@ -1,7 +1,7 @@
 """Real PostgreSQL for every test: embedded by default, or the server named by
 RIVERWATCH_TEST_DATABASE_URL (e.g. the machine's TimescaleDB). Each run gets a
 fresh database built by the migrations; each test runs in a transaction that is
-rolled back."""
+rolled back. API tests speak HTTP to a uvicorn server on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -11,14 +11,16 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
-from fastapi.testclient import TestClient
+from fastapi import FastAPI
 from psycopg import sql
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+from alerts.smsgw.serve import serving
 from app import migrate
 from app.catalogue import service as catalogue
 from app.db import embedded_postgres, libpq_url, make_engine
@@ -95,14 +97,26 @@ def session(engine: Engine) -> Iterator[Session]:
         connection.close()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def settings(database_url: str) -> Settings:
     return Settings(env=Environment.TEST, database_url=database_url)
 
 
+@pytest.fixture(scope="session")
+def app(settings: Settings) -> FastAPI:
+    return create_app(settings)
+
+
+@pytest.fixture(scope="session")
+def server(app: FastAPI) -> Iterator[str]:
+    """The app served by uvicorn on 127.0.0.1: tests speak real HTTP to it."""
+    with serving(app, lifespan="on") as url:
+        yield url
+
+
 @pytest.fixture
-def client(settings: Settings, session: Session) -> Iterator[TestClient]:
-    app = create_app(settings)
+def client(app: FastAPI, server: str, session: Session) -> Iterator[httpx.Client]:
+    """An HTTP client of the served app, whose requests run in this test's transaction."""
 
     def test_session() -> Iterator[Session]:
         try:
@@ -113,11 +127,17 @@ def client(settings: Settings, session: Session) -> Iterator[TestClient]:
             raise
 
     app.dependency_overrides[get_session] = test_session
-    with TestClient(app) as client:
-        yield client
+    try:
+        with httpx.Client(base_url=server, trust_env=False, timeout=30) as client:
+            yield client
+    finally:
+        app.dependency_overrides.clear()
 
 
 @pytest.fixture
 def seeded(session: Session) -> Session:
     catalogue.seed_plan(session)
+    # Ends the session's savepoint, not the test's transaction: a request that fails and
+    # rolls back must not take the seed with it.
+    session.commit()
     return session

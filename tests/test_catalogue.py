@@ -3,7 +3,7 @@ shared/reference/action-plan.md (written out here, not read from the seed file).
 
 from __future__ import annotations
 
-from fastapi.testclient import TestClient
+import httpx
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -47,7 +47,7 @@ ZONES = {
 WITHOUT_ZONE = {"外垟", "东水厂", "公利浦", "龙港"}
 
 
-def test_sections_api_lists_the_plan(seeded: Session, client: TestClient) -> None:
+def test_sections_api_lists_the_plan(seeded: Session, client: httpx.Client) -> None:
     response = client.get("/api/v1/sections")
     assert response.status_code == 200
     sections = {s["name"]: s for s in response.json()}
@@ -65,7 +65,7 @@ def test_sections_api_lists_the_plan(seeded: Session, client: TestClient) -> Non
         assert (name in WITHOUT_ZONE) == (got["zone"] is None)
 
 
-def test_main_factors_and_areas(seeded: Session, client: TestClient) -> None:
+def test_main_factors_and_areas(seeded: Session, client: httpx.Client) -> None:
     by_name = {s["name"]: s for s in client.get("/api/v1/sections").json()}
     assert by_name["小姜垟"]["main_factors_2020"] == ["nh3n", "codmn", "tp"]
     assert by_name["公利浦"]["main_factors_2020"] == ["bod5"]
@@ -73,7 +73,7 @@ def test_main_factors_and_areas(seeded: Session, client: TestClient) -> None:
     assert by_name["外垟"]["water_system"] == "瓯江 戍浦江"
 
 
-def test_zones_api(seeded: Session, client: TestClient) -> None:
+def test_zones_api(seeded: Session, client: httpx.Client) -> None:
     zones = {z["name"]: z for z in client.get("/api/v1/zones").json()}
     assert set(zones) == set(ZONES)
     codes = {s.name: s.code for s in seeded.scalars(select(Section))}
@@ -106,7 +106,7 @@ def test_seeding_twice_changes_nothing(seeded: Session) -> None:
     assert seeded.scalar(select(func.count()).select_from(SectionTarget)) == 54
 
 
-def test_one_section_and_not_found(seeded: Session, client: TestClient) -> None:
+def test_one_section_and_not_found(seeded: Session, client: httpx.Client) -> None:
     code = seeded.scalars(select(Section.code).where(Section.name == "蒲岐")).one()
     assert client.get(f"/api/v1/sections/{code}").json()["name"] == "蒲岐"
     missing = client.get("/api/v1/sections/NOPE")
@@ -114,7 +114,7 @@ def test_one_section_and_not_found(seeded: Session, client: TestClient) -> None:
     assert missing.json()["error"] == "not_found"
 
 
-def test_parameters_api(client: TestClient) -> None:
+def test_parameters_api(client: httpx.Client) -> None:
     params = {p["code"]: p for p in client.get("/api/v1/parameters").json()}
     assert params["nh3n"]["hj212_2017"] == "w21003"
     assert params["nh3n"]["hj212_2005"] == "060"

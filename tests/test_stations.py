@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import pytest
-from fastapi.testclient import TestClient
+import httpx
 from sqlalchemy.orm import Session
 
 from app.errors import Conflict, NotFound, Unauthorized
@@ -44,7 +44,7 @@ def test_duplicate_code_or_mn_and_unknown_section(seeded: Session) -> None:
         stations.add_station(seeded, code="ST-3", section_code="S99", name="z")
 
 
-def test_stations_api(seeded: Session, client: TestClient) -> None:
+def test_stations_api(seeded: Session, client: httpx.Client) -> None:
     stations.add_station(seeded, code="ST-1", section_code="S07", name="a", mn="MN1")
     stations.add_station(seeded, code="ST-2", section_code="S01", name="b")
     listed = client.get("/api/v1/stations").json()

@@ -13,14 +13,16 @@ from fastapi import FastAPI
 
 
 @contextmanager
-def serving(app: FastAPI, host: str = "127.0.0.1", startup_s: float = 10.0) -> Iterator[str]:
+def serving(
+    app: FastAPI, host: str = "127.0.0.1", startup_s: float = 10.0, lifespan: str = "off"
+) -> Iterator[str]:
     """Yield the base URL of app served on a free port; stop the server on exit."""
     # Binding port 0 here lets the OS pick a free port with no window for another
     # process to take it between choosing and listening.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind((host, 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan=lifespan))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:

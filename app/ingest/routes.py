@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from fastapi import APIRouter, Response
+
+from app.deps import SessionDep, SettingsDep, StationAuthDep
+from app.errors import Forbidden, PayloadTooLarge
+from app.ingest import service
+from app.ingest.schemas import BatchIn, IngestOut, ItemClass, RefusedOut, TimeOut
+from app.ingest.validate import parse_items
+from sensors.gb3838 import WaterClass
+
+router = APIRouter(tags=["ingest"])
+
+
+def _time_out(t: service.TimeResult) -> TimeOut:
+    ev = t.section
+    section_class = WaterClass(int(ev.water_class[t.row]))
+    met = None if ev.met is None or t.target is None or section_class == 0 else bool(ev.met[t.row])
+    return TimeOut(
+        time=t.time.isoformat(),
+        items={
+            code: ItemClass(value=value, water_class=cls, label=WaterClass(cls).label, qc_flag=qc)
+            for code, (value, cls, qc) in t.items.items()
+        },
+        section_class=int(section_class),
+        section_label=section_class.label,
+        target_class=t.target,
+        met=met,
+        main_pollutants=list(ev.main_pollutant_codes(t.row)),
+        backfill=t.backfill,
+    )
+
+
+@router.post(
+    "/readings",
+    response_model=IngestOut,
+    summary="Post a batch of a station's readings",
+    responses={
+        401: {"description": "missing or unknown station key"},
+        403: {"description": "the batch names another station"},
+        413: {"description": "body or batch too large"},
+        422: {"description": "every value refused (the body says why, item by item)"},
+    },
+)
+def post_readings(
+    batch: BatchIn,
+    station: StationAuthDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    response: Response,
+) -> IngestOut:
+    """Validates item by item, keeps every good value, and answers once it is committed.
+
+    The same (station, parameter, time) with the same value is a duplicate and changes
+    nothing; with another value it is a revision: the stored value is replaced and the old
+    one kept in the audit table.
+    """
+    if batch.station is not None and batch.station != station.code:
+        raise Forbidden(f"this key belongs to station {station.code!r}, not {batch.station!r}")
+    if len(batch.readings) > settings.max_batch_times:
+        raise PayloadTooLarge(
+            f"{len(batch.readings)} times in one batch; at most {settings.max_batch_times}"
+        )
+    now = datetime.now(UTC)
+    parsed = parse_items(
+        (r.__dict__ for r in batch.readings),
+        now=now,
+        future_tolerance=timedelta(seconds=settings.future_tolerance_s),
+    )
+    result = service.ingest(
+        session,
+        station,
+        parsed,
+        now=now,
+        late_horizon=timedelta(hours=settings.late_horizon_hours),
+    )
+    if result.refused and not (result.accepted or result.duplicate or result.revised):
+        response.status_code = 422
+    return IngestOut(
+        accepted=result.accepted,
+        duplicate=result.duplicate,
+        revised=result.revised,
+        refused=result.refused,
+        errors=[RefusedOut(index=e.index, field=e.field, reason=e.reason) for e in result.errors],
+        times=[_time_out(t) for t in result.times],
+    )

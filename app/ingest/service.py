@@ -1,0 +1,208 @@
+"""A station's batch: QC among its stored neighbours, GB 3838 classes, stored exactly once."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from app.ingest import store
+from app.ingest.validate import EPOCH, Parsed, Refusal
+from app.models import SectionTarget, Station
+from sensors import gb3838
+from sensors.parameters import BY_ID, Direction
+from sensors.qc import QCFlag, QCThresholds, Readings, qc_with_context, required_context_seconds
+from sensors.qc import resolve_thresholds as qc_thresholds
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+CONTEXT_SQL = text(
+    """
+    SELECT parameter_id, (extract(epoch FROM time))::bigint AS t, value, data_flag
+    FROM readings
+    WHERE station_id = :station AND parameter_id = ANY(:parameters)
+      AND time >= :since AND time <= :until
+    """
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TimeResult:
+    time: datetime
+    items: Mapping[str, tuple[float, int, int]]  # code: (value, class, QC flag)
+    section: gb3838.Evaluation
+    row: int
+    target: int | None
+    backfill: bool
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    accepted: int
+    duplicate: int
+    revised: int
+    refused: int
+    errors: list[Refusal]
+    times: list[TimeResult]
+
+
+def binding_target(session: Session, section_id: int, year: int) -> int | None:
+    """The binding class for `year`; after the plan's last year its last target holds."""
+    rows = session.execute(
+        select(SectionTarget.year, SectionTarget.binding_class)
+        .where(SectionTarget.section_id == section_id)
+        .order_by(SectionTarget.year)
+    ).all()
+    if not rows:
+        return None
+    in_force = [binding for y, binding in rows if y <= year]
+    return in_force[-1] if in_force else rows[0][1]
+
+
+def station_thresholds(
+    station: Station, parameter_ids: npt.NDArray[Any]
+) -> dict[int, QCThresholds]:
+    overrides = station.qc_overrides or {}
+    return {
+        int(pid): qc_thresholds(BY_ID[int(pid)].code, overrides.get(BY_ID[int(pid)].code))
+        for pid in np.unique(parameter_ids)
+    }
+
+
+def run_qc(
+    session: Session,
+    station: Station,
+    cols: Mapping[str, npt.NDArray[Any]],
+) -> npt.NDArray[np.uint8]:
+    """QC flags of the new values, judged with the station's stored readings around them."""
+    seconds = cols["time_us"] // 1_000_000
+    thresholds = station_thresholds(station, cols["parameter_id"])
+    reach = max(required_context_seconds(t) for t in thresholds.values())
+    rows = session.execute(
+        CONTEXT_SQL,
+        {
+            "station": station.id,
+            "parameters": [int(p) for p in thresholds],
+            "since": EPOCH + timedelta(seconds=int(seconds.min()) - reach),
+            "until": EPOCH + timedelta(seconds=int(seconds.max()) + reach),
+        },
+    ).all()
+    context = None
+    if rows:
+        pid, t, v, f = zip(*rows, strict=True)
+        context = Readings(
+            times=np.array(t), values=np.array(v), series=np.array(pid), data_flags=np.array(f)
+        )
+    new = Readings(
+        times=seconds,
+        values=cols["value"],
+        series=cols["parameter_id"],
+        data_flags=cols["data_flag"],
+    )
+    return qc_with_context(new, context, thresholds).flag
+
+
+def classify_values(cols: Mapping[str, npt.NDArray[Any]], waterbody: str) -> npt.NDArray[np.int8]:
+    """Each value's own GB 3838 class (0 for items the standard does not classify)."""
+    out = np.zeros(len(cols["value"]), dtype=np.int8)
+    for pid in np.unique(cols["parameter_id"]):
+        parameter = BY_ID[int(pid)]
+        if parameter.direction is Direction.NONE:
+            continue
+        mask = cols["parameter_id"] == pid
+        out[mask] = gb3838.classify(parameter.code, cols["value"][mask], waterbody)
+    return out
+
+
+def evaluate_times(
+    session: Session,
+    station: Station,
+    cols: Mapping[str, npt.NDArray[Any]],
+    good: npt.NDArray[np.bool_],
+) -> tuple[npt.NDArray[np.int64], gb3838.Evaluation, list[int | None]]:
+    """The section's single-factor class at each time of the batch, from QC-good values."""
+    times, at = np.unique(cols["time_us"], return_inverse=True)
+    values: dict[str, npt.NDArray[np.float64]] = {}
+    for pid in np.unique(cols["parameter_id"]):
+        code = BY_ID[int(pid)].code
+        if BY_ID[int(pid)].direction is Direction.NONE:
+            continue
+        column = np.full(times.size, np.nan)
+        mask = (cols["parameter_id"] == pid) & good
+        column[at[mask]] = cols["value"][mask]
+        values[code] = column
+    years = [(EPOCH + timedelta(microseconds=int(t))).astimezone(SHANGHAI).year for t in times]
+    targets = [binding_target(session, station.section_id, y) for y in sorted(set(years))]
+    target_of = dict(zip(sorted(set(years)), targets, strict=True))
+    per_time = [target_of[y] for y in years]
+    target_array = np.array([t or 0 for t in per_time], dtype=np.int8)
+    evaluation = gb3838.evaluate(
+        values or {"ph": np.full(times.size, np.nan)},
+        waterbody=station.section.waterbody,
+        target=target_array,
+    )
+    return times, evaluation, per_time
+
+
+def ingest(
+    session: Session,
+    station: Station,
+    parsed: Parsed,
+    *,
+    now: datetime | None = None,
+    late_horizon: timedelta = timedelta(hours=24),
+) -> IngestResult:
+    """Store a parsed batch for `station`. Flushes through the session; never commits."""
+    now = now or datetime.now(UTC)
+    cols = parsed.columns.arrays()
+    n = len(cols["value"])
+    if n == 0:
+        return IngestResult(0, 0, 0, parsed.refused_values, parsed.refused, [])
+
+    cols["station_id"] = np.full(n, station.id, dtype=np.int32)
+    cols["qc_flag"] = run_qc(session, station, cols).astype(np.int16)
+    cols["water_class"] = classify_values(cols, station.section.waterbody).astype(np.int16)
+    horizon_us = (now - late_horizon - EPOCH) // timedelta(microseconds=1)
+    cols["backfill"] = cols["time_us"] < horizon_us
+    cols["data_flag"] = np.char.encode(cols["data_flag"], "ascii")
+    counts = store.merge(session, cols)
+
+    good = cols["qc_flag"] == QCFlag.GOOD
+    times, evaluation, targets = evaluate_times(session, station, cols, good)
+    time_index = np.searchsorted(times, cols["time_us"])
+    results = []
+    for row, t in enumerate(times):
+        mine = np.flatnonzero(time_index == row)
+        items = {
+            BY_ID[int(cols["parameter_id"][i])].code: (
+                float(cols["value"][i]),
+                int(cols["water_class"][i]),
+                int(cols["qc_flag"][i]),
+            )
+            for i in mine
+        }
+        results.append(
+            TimeResult(
+                time=EPOCH + timedelta(microseconds=int(t)),
+                items=items,
+                section=evaluation,
+                row=row,
+                target=targets[row],
+                backfill=bool(cols["backfill"][mine[0]]),
+            )
+        )
+    return IngestResult(
+        accepted=counts.inserted,
+        duplicate=counts.duplicate,
+        revised=counts.revised,
+        refused=parsed.refused_values,
+        errors=parsed.refused,
+        times=results,
+    )

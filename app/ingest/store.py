@@ -1,0 +1,128 @@
+"""Bulk storage: binary COPY into a staging table, then one merge into readings.
+
+The COPY stream is built by numpy as one buffer (PostgreSQL's binary COPY format),
+so storing a batch costs no Python work per row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from psycopg import Connection
+from sqlalchemy.orm import Session
+
+COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
+COPY_TRAILER = (-1).to_bytes(2, "big", signed=True)
+
+# (column, SQL type, numpy big-endian type): the staging table and the COPY row layout.
+STAGING_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("station_id", "integer", ">i4"),
+    ("parameter_id", "smallint", ">i2"),
+    ("time_us", "bigint", ">i8"),
+    ("value", "double precision", ">f8"),
+    ("data_flag", "text", "S1"),
+    ("below_detection", "boolean", "u1"),
+    ("qc_flag", "smallint", ">i2"),
+    ("water_class", "smallint", ">i2"),
+    ("backfill", "boolean", "u1"),
+)
+ROW_DTYPE = np.dtype(
+    [("nfields", ">i2")]
+    + [item for name, _, t in STAGING_COLUMNS for item in ((f"{name}_len", ">i4"), (name, t))]
+)
+
+CREATE_STAGING = (
+    "CREATE TEMP TABLE IF NOT EXISTS ingest_staging ("
+    + ", ".join(f"{name} {sql_type} NOT NULL" for name, sql_type, _ in STAGING_COLUMNS)
+    + ") ON COMMIT DELETE ROWS"
+)
+COPY_STAGING = (
+    "COPY ingest_staging ("
+    + ", ".join(name for name, _, _ in STAGING_COLUMNS)
+    + ") FROM STDIN (FORMAT BINARY)"
+)
+
+# One statement: every sub-statement sees readings as they were before it, so the audit
+# copies the old values of exactly the rows the upsert replaces.
+MERGE = """
+WITH s AS (
+    SELECT station_id, parameter_id,
+           timestamptz 'epoch' + time_us * interval '1 microsecond' AS time,
+           value, data_flag, below_detection, qc_flag, water_class, backfill
+    FROM ingest_staging
+), old AS (
+    SELECT r.station_id, r.parameter_id, r.time, r.value, r.data_flag, r.below_detection,
+           r.qc_flag, r.water_class, r.received_at,
+           (r.value, r.data_flag, r.below_detection)
+               IS DISTINCT FROM (s.value, s.data_flag, s.below_detection) AS changed
+    FROM readings r JOIN s USING (station_id, parameter_id, time)
+), audit AS (
+    INSERT INTO reading_revisions (station_id, parameter_id, time, value, data_flag,
+                                   below_detection, qc_flag, water_class, received_at)
+    SELECT station_id, parameter_id, time, value, data_flag, below_detection, qc_flag,
+           water_class, received_at
+    FROM old WHERE changed
+), upsert AS (
+    INSERT INTO readings AS r (station_id, parameter_id, time, value, data_flag,
+                               below_detection, qc_flag, water_class, backfill, received_at)
+    SELECT station_id, parameter_id, time, value, data_flag, below_detection, qc_flag,
+           water_class, backfill, now()
+    FROM s
+    ON CONFLICT (station_id, parameter_id, time) DO UPDATE SET
+        value = excluded.value, data_flag = excluded.data_flag,
+        below_detection = excluded.below_detection, qc_flag = excluded.qc_flag,
+        water_class = excluded.water_class, backfill = excluded.backfill,
+        received_at = excluded.received_at
+    WHERE (r.value, r.data_flag, r.below_detection)
+        IS DISTINCT FROM (excluded.value, excluded.data_flag, excluded.below_detection)
+)
+SELECT count(*) FILTER (WHERE changed), count(*) FILTER (WHERE NOT changed) FROM old
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class MergeCounts:
+    inserted: int
+    revised: int
+    duplicate: int
+
+
+def copy_buffer(columns: dict[str, npt.NDArray[Any]]) -> bytes:
+    """The binary COPY stream of the rows in `columns` (equal-length arrays by column name)."""
+    n = len(columns["value"])
+    rows = np.empty(n, dtype=ROW_DTYPE)
+    rows["nfields"] = len(STAGING_COLUMNS)
+    for name, _, numpy_type in STAGING_COLUMNS:
+        rows[f"{name}_len"] = np.dtype(numpy_type).itemsize
+        rows[name] = columns[name]
+    return COPY_HEADER + rows.tobytes() + COPY_TRAILER
+
+
+def raw_connection(session: Session) -> Connection[Any]:
+    """The psycopg connection under the session, inside the session's transaction."""
+    driver = session.connection().connection.driver_connection
+    assert isinstance(driver, Connection)
+    return driver
+
+
+def merge(session: Session, columns: dict[str, npt.NDArray[Any]]) -> MergeCounts:
+    """Store the rows: new ones inserted, changed ones revised (old value audited)."""
+    n = len(columns["value"])
+    if n == 0:
+        return MergeCounts(0, 0, 0)
+    conn = raw_connection(session)
+    with conn.cursor() as cur:
+        cur.execute(CREATE_STAGING)
+        with cur.copy(COPY_STAGING) as copy:
+            copy.write(copy_buffer(columns))
+        cur.execute(MERGE)
+        row = cur.fetchone()
+        assert row is not None
+        revised, duplicate = int(row[0]), int(row[1])
+        # Staging rows go at commit; drop them now too, so a second merge in the same
+        # transaction (a file import) starts empty.
+        cur.execute("DELETE FROM ingest_staging")
+    return MergeCounts(inserted=n - revised - duplicate, revised=revised, duplicate=duplicate)
