@@ -7,6 +7,8 @@ import logging
 import signal
 import sys
 from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -15,10 +17,13 @@ from sqlalchemy.orm import Session
 
 from app import migrate
 from app.catalogue import service as catalogue
-from app.db import embedded_postgres, make_engine
+from app.db import embedded_postgres, make_engine, make_sessionmaker
 from app.errors import RiverwatchError
+from app.ingest.importer import import_file
 from app.settings import Settings, get_settings
 from app.stations import service as stations
+
+MAX_ERRORS_SHOWN = 200
 
 cli = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 db_cli = typer.Typer(no_args_is_help=True, help="Schema migrations.")
@@ -117,6 +122,35 @@ def seed_plan() -> None:
     typer.echo(
         f"plan loaded: {result.zones} zones, {result.sections} sections, {result.targets} targets"
     )
+
+
+@cli.command("import")
+def import_readings(
+    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV or XLSX file")],
+    chunk_rows: Annotated[int, typer.Option(help="rows per committed chunk")] = 10_000,
+    progress: Annotated[bool, typer.Option(help="progress bar on stderr")] = True,
+) -> None:
+    """Import historical readings (station, time, one column per parameter code)."""
+    settings = get_settings()
+    with engine_for(settings) as engine:
+        upgrade_database(engine, settings)
+        report = import_file(
+            path,
+            make_sessionmaker(engine),
+            chunk_rows=chunk_rows,
+            progress=progress,
+            late_horizon=timedelta(hours=settings.late_horizon_hours),
+        )
+    for e in report.errors[:MAX_ERRORS_SHOWN]:
+        typer.echo(f"line {e.index}: {e.field}: {e.reason}", err=True)
+    if len(report.errors) > MAX_ERRORS_SHOWN:
+        typer.echo(f"… and {len(report.errors) - MAX_ERRORS_SHOWN} more refusals", err=True)
+    typer.echo(
+        f"{report.rows} rows: {report.accepted} accepted, {report.duplicate} duplicate, "
+        f"{report.revised} revised, {report.refused} refused"
+    )
+    if report.errors:
+        raise typer.Exit(1)
 
 
 @station_cli.command("add")

@@ -9,6 +9,7 @@ from fastapi import APIRouter, FastAPI
 
 from app import health
 from app.catalogue.routes import router as catalogue_router
+from app.dashboard.routes import router as dashboard_router
 from app.db import make_engine, make_sessionmaker
 from app.errors import install_error_handler
 from app.ingest.routes import router as ingest_router
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(catalogue_router)
     api.include_router(stations_router)
     api.include_router(ingest_router)
+    api.include_router(dashboard_router)
     app.include_router(api)
     app.include_router(health.router)
     return app

@@ -99,3 +99,19 @@ def test_serve_on_the_embedded_default_with_the_plan_seeded() -> None:
         assert proc.returncode == 0, err
         # The embedded server stopped with the service: no postmaster left behind.
         assert not (Path(tmp) / "data" / "pgdata" / "postmaster.pid").exists()
+
+
+def test_import_command(cli_env: dict[str, str], tmp_path: Path) -> None:
+    assert run(cli_env, "seed", "plan").returncode == 0
+    assert run(cli_env, "station", "add", "ST-I", "--section", "S05", "--name", "x").returncode == 0
+    path = tmp_path / "readings.csv"
+    path.write_text(
+        "station,time,nh3n,tp\n"
+        "ST-I,2025-05-01T08:00:00+08:00,0.4,0.1\n"
+        "ST-I,2025-05-01T12:00:00+08:00,oops,0.1\n",
+        encoding="utf-8",
+    )
+    result = run(cli_env, "import", str(path), "--no-progress")
+    assert result.returncode == 1
+    assert "3 accepted, 0 duplicate, 0 revised, 1 refused" in result.stdout
+    assert "line 3: values.nh3n: not a number: 'oops'" in result.stderr
