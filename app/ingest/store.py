@@ -78,6 +78,10 @@ WITH s AS (
         received_at = excluded.received_at
     WHERE (r.value, r.data_flag, r.below_detection)
         IS DISTINCT FROM (excluded.value, excluded.data_flag, excluded.below_detection)
+), cleared AS (
+    -- Empty the staging table for the next merge in this transaction (a file import
+    -- runs many); it sees the rows as they were when the statement began, like the rest.
+    DELETE FROM ingest_staging
 )
 SELECT count(*) FILTER (WHERE changed), count(*) FILTER (WHERE NOT changed) FROM old
 """
@@ -122,7 +126,4 @@ def merge(session: Session, columns: dict[str, npt.NDArray[Any]]) -> MergeCounts
         row = cur.fetchone()
         assert row is not None
         revised, duplicate = int(row[0]), int(row[1])
-        # Staging rows go at commit; drop them now too, so a second merge in the same
-        # transaction (a file import) starts empty.
-        cur.execute("DELETE FROM ingest_staging")
     return MergeCounts(inserted=n - revised - duplicate, revised=revised, duplicate=duplicate)
