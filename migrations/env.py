@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
+import alerts.models  # noqa: F401 - registers the alerting tables on Base.metadata
 from app.models import Base
 
 target_metadata = Base.metadata

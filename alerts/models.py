@@ -1,0 +1,248 @@
+"""The alerting schema: contacts and routes, rules, incidents, the outbox, mute windows."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Double,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    func,
+)
+from sqlalchemy import (
+    text as sql_text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.models import Base, Section
+
+CONTACT_LEVELS = ("liaison", "village", "township", "county", "office", "operations")
+INCIDENT_STATES = ("open", "acknowledged", "resolved")
+OUTBOX_STATES = ("pending", "delivered", "dead")
+CHANNELS = ("sms", "webhook")
+
+
+class Contact(Base):
+    """A person or office to notify: river chiefs (河长) by level, liaisons, operations."""
+
+    __tablename__ = "contacts"
+    __table_args__ = (CheckConstraint(f"level IN {CONTACT_LEVELS}", name="level"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    level: Mapped[str] = mapped_column(String(16))
+    phone: Mapped[str | None] = mapped_column(String(20))
+    active: Mapped[bool] = mapped_column(Boolean, server_default="true")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    endpoints: Mapped[list[WebhookEndpoint]] = relationship(
+        back_populates="contact", cascade="all, delete-orphan"
+    )
+    assignments: Mapped[list[SectionContact]] = relationship(
+        back_populates="contact", cascade="all, delete-orphan"
+    )
+
+
+class WebhookEndpoint(Base):
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    contact_id: Mapped[int] = mapped_column(
+        ForeignKey("contacts.id", ondelete="CASCADE"), index=True
+    )
+    url: Mapped[str] = mapped_column(Text)
+    # Standard Webhooks secret (whsec_…); kept in clear because signing needs it.
+    secret: Mapped[str] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, server_default="true")
+
+    contact: Mapped[Contact] = relationship(back_populates="endpoints")
+
+
+class SectionContact(Base):
+    """A contact on a section's escalation path: tier 1 is told first."""
+
+    __tablename__ = "section_contacts"
+    __table_args__ = (CheckConstraint("tier BETWEEN 1 AND 9", name="tier"),)
+
+    section_id: Mapped[int] = mapped_column(
+        ForeignKey("sections.id", ondelete="CASCADE"), primary_key=True
+    )
+    contact_id: Mapped[int] = mapped_column(
+        ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True
+    )
+    tier: Mapped[int] = mapped_column(SmallInteger, server_default="1")
+
+    contact: Mapped[Contact] = relationship(back_populates="assignments")
+    section: Mapped[Section] = relationship()
+
+
+class EscalationTier(Base):
+    """How long an unacknowledged incident waits before this tier is told."""
+
+    __tablename__ = "escalation_tiers"
+    __table_args__ = (
+        CheckConstraint("tier BETWEEN 1 AND 9", name="tier"),
+        CheckConstraint("delay_s >= 0", name="delay"),
+    )
+
+    section_id: Mapped[int] = mapped_column(
+        ForeignKey("sections.id", ondelete="CASCADE"), primary_key=True
+    )
+    tier: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    delay_s: Mapped[int] = mapped_column(Integer)
+
+
+class AlertRule(Base):
+    """One rule's configuration; the rules themselves are code (alerts.rules)."""
+
+    __tablename__ = "alert_rules"
+    __table_args__ = (
+        CheckConstraint(
+            "persistence IN ('first', 'consecutive', 'rolling_mean')", name="persistence"
+        ),
+    )
+
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, server_default="true")
+    # first: the first offending reading fires; consecutive: `consecutive` readings in a
+    # row; rolling_mean: the mean over `window_s` offends.
+    persistence: Mapped[str] = mapped_column(String(16), server_default="first")
+    consecutive: Mapped[int] = mapped_column(SmallInteger, server_default="3")
+    window_s: Mapped[int] = mapped_column(Integer, server_default="14400")
+    # Clear for this long before an incident resolves by itself.
+    hold_s: Mapped[int] = mapped_column(Integer, server_default="3600")
+    # Remind while open and unacknowledged, this often.
+    repeat_s: Mapped[int] = mapped_column(Integer, server_default="7200")
+    # station_silent: no reading for this many reporting intervals.
+    silent_factor: Mapped[float] = mapped_column(Double, server_default="3")
+
+
+class Incident(Base):
+    __tablename__ = "incidents"
+    __table_args__ = (
+        CheckConstraint(f"state IN {INCIDENT_STATES}", name="state"),
+        CheckConstraint("severity BETWEEN 1 AND 3", name="severity"),
+        # One open incident per (rule, section, station): new readings update it.
+        Index(
+            "uq_incidents_open",
+            "rule",
+            sql_text("coalesce(section_id, 0)"),
+            sql_text("coalesce(station_id, 0)"),
+            unique=True,
+            postgresql_where=sql_text("state <> 'resolved'"),
+        ),
+        Index("ix_incidents_state_section", "state", "section_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    rule: Mapped[str] = mapped_column(ForeignKey("alert_rules.code"))
+    section_id: Mapped[int | None] = mapped_column(ForeignKey("sections.id", ondelete="CASCADE"))
+    station_id: Mapped[int | None] = mapped_column(ForeignKey("stations.id", ondelete="CASCADE"))
+    severity: Mapped[int] = mapped_column(SmallInteger)  # 1 info, 2 major, 3 critical
+    state: Mapped[str] = mapped_column(String(16), server_default="open")
+    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    acknowledged_by: Mapped[str | None] = mapped_column(Text)
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolve_note: Mapped[str | None] = mapped_column(Text)
+    # Since when the condition has been clear (None while it still holds).
+    clear_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Offending items and values, the section class and target: what messages quote.
+    details: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=sql_text("'{}'::jsonb"))
+    notified_severity: Mapped[int] = mapped_column(SmallInteger, server_default="0")
+    notified_tier: Mapped[int] = mapped_column(SmallInteger, server_default="0")
+    next_escalation_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    next_reminder_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class IncidentEvent(Base):
+    """The timeline of an incident: opened, updated, notified, acknowledged, resolved…"""
+
+    __tablename__ = "incident_events"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    incident_id: Mapped[int] = mapped_column(
+        ForeignKey("incidents.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    kind: Mapped[str] = mapped_column(String(32))
+    details: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=sql_text("'{}'::jsonb"))
+
+
+class OutboxMessage(Base):
+    """A message to deliver, written in the transaction that decided to send it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        CheckConstraint(f"status IN {OUTBOX_STATES}", name="status"),
+        CheckConstraint(f"channel IN {CHANNELS}", name="channel"),
+        Index(
+            "ix_outbox_due",
+            "next_attempt_at",
+            postgresql_where=sql_text("status = 'pending'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    # Sent with every attempt; receivers drop repeats of a key they have seen.
+    idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
+    incident_id: Mapped[int | None] = mapped_column(
+        ForeignKey("incidents.id", ondelete="SET NULL"), index=True
+    )
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
+    channel: Mapped[str] = mapped_column(String(8))
+    recipient: Mapped[str] = mapped_column(Text)  # phone number or endpoint URL
+    event: Mapped[str] = mapped_column(String(32))  # alerts.channels.templates event
+    text: Mapped[str] = mapped_column(Text)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=sql_text("'{}'::jsonb"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    status: Mapped[str] = mapped_column(String(16), server_default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    next_attempt_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    # A dispatcher that claimed the message owns it until then; a crash lets it lapse.
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    http_status: Mapped[int | None] = mapped_column(SmallInteger)
+    provider_message_id: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class MuteWindow(Base):
+    """Planned maintenance: no notifications for a section or a station in [starts, ends)."""
+
+    __tablename__ = "mute_windows"
+    __table_args__ = (
+        CheckConstraint("(section_id IS NULL) <> (station_id IS NULL)", name="one_target"),
+        CheckConstraint("ends_at > starts_at", name="ordered"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    section_id: Mapped[int | None] = mapped_column(ForeignKey("sections.id", ondelete="CASCADE"))
+    station_id: Mapped[int | None] = mapped_column(ForeignKey("stations.id", ondelete="CASCADE"))
+    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    reason: Mapped[str] = mapped_column(Text, server_default="")
+
+
+class EvaluatorState(Base):
+    """How far the evaluator has read readings (by arrival), so each is judged once."""
+
+    __tablename__ = "evaluator_state"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    received_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
