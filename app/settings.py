@@ -46,6 +46,29 @@ class Settings(BaseSettings):
     # Readings older than this when they arrive are backfill: stored, never alerted on.
     late_horizon_hours: float = Field(default=24, gt=0)
 
+    # Alerting.
+    # Where people reach this service: ack links in messages point here.
+    public_url: str = "http://127.0.0.1:8000"
+    ack_link_ttl_hours: float = Field(default=72, gt=0)
+    # Unset: no SMS is sent (messages for SMS stay pending and show in the outbox).
+    sms_url: str | None = None
+    sms_api_key: SecretStr = SecretStr("")
+    sms_sign: str = "水质预警"
+    # Asia/Shanghai local time; non-critical SMS wait for its end. Empty: none.
+    quiet_hours: str = "22:00-07:00"
+    # Delay after opening before tier 1, 2, 3… of a section's contacts are told, unless
+    # the section sets its own (escalation tiers).
+    escalation_delays_s: list[int] = [0, 1800, 7200]
+    evaluate_interval_s: float = Field(default=15, gt=0)
+    dispatch_interval_s: float = Field(default=1, gt=0)
+    dispatch_lease_s: int = Field(default=60, gt=0)
+    retry_base_s: float = Field(default=5, gt=0)
+    retry_max_s: float = Field(default=900, gt=0)
+    # A message still undelivered this long after it was written goes to the dead letters.
+    retry_max_age_hours: float = Field(default=24, gt=0)
+    webhook_timeout_s: float = Field(default=10, gt=0)
+    scheduler: bool = True  # run the scheduler in `serve` (off for API-only replicas)
+
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Self:
         if (

@@ -1,0 +1,64 @@
+"""Writing messages to the outbox, in the caller's transaction.
+
+A message is decided and recorded together with the incident change that caused it:
+either both commit or neither does, so a crash can neither lose a decided message nor
+send one for a change that never happened. The dispatcher delivers what is committed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from alerts.channels.base import ChannelKind, OutboundMessage
+from alerts.models import OutboxMessage
+
+
+def new_idempotency_key() -> str:
+    return f"msg_{uuid.uuid4().hex}"
+
+
+def enqueue(
+    session: Session,
+    *,
+    channel: ChannelKind,
+    recipient: str,
+    event: str,
+    text: str,
+    payload: Mapping[str, Any],
+    incident_id: int | None = None,
+    contact_id: int | None = None,
+    not_before: datetime | None = None,
+) -> OutboxMessage:
+    """Add a message; it is due at `not_before` (quiet hours) or as soon as committed."""
+    message = OutboxMessage(
+        idempotency_key=new_idempotency_key(),
+        channel=channel.value,
+        recipient=recipient,
+        event=event,
+        text=text,
+        payload=dict(payload),
+        incident_id=incident_id,
+        contact_id=contact_id,
+    )
+    if not_before is not None:
+        message.next_attempt_at = not_before
+    session.add(message)
+    return message
+
+
+def to_outbound(message: OutboxMessage) -> OutboundMessage:
+    """The channel's view of a stored message; every attempt carries the same key."""
+    return OutboundMessage(
+        idempotency_key=message.idempotency_key,
+        kind=ChannelKind(message.channel),
+        event=message.event,
+        recipient=message.recipient,
+        text=message.text,
+        payload=message.payload,
+        created_at=message.created_at,
+    )
