@@ -22,6 +22,7 @@ from app.errors import RiverwatchError
 from app.ingest.importer import import_file
 from app.settings import Settings, get_settings
 from app.stations import service as stations
+from sensors.classify_file import classify_file
 
 MAX_ERRORS_SHOWN = 200
 
@@ -151,6 +152,28 @@ def import_readings(
     )
     if report.errors:
         raise typer.Exit(1)
+
+
+@cli.command()
+def classify(
+    path: Annotated[Path, typer.Argument(help="CSV or XLSX with columns named by item code")],
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="write CSV here, not to stdout")
+    ] = None,
+    chunk_rows: Annotated[int, typer.Option(help="rows classified per chunk")] = 200_000,
+) -> None:
+    """GB 3838-2002 classes of a table of values: <code>_class, class, main_pollutants."""
+    try:
+        # utf-8-sig: Excel then shows the Chinese of 劣Ⅴ and the pollutant names.
+        with (
+            output.open("w", encoding="utf-8-sig", newline="")
+            if output
+            else contextlib.nullcontext(sys.stdout)
+        ) as out:
+            classify_file(path, out, chunk_rows=chunk_rows, progress=True, err=sys.stderr)
+    except (ValueError, FileNotFoundError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 @station_cli.command("add")

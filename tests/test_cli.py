@@ -115,3 +115,19 @@ def test_import_command(cli_env: dict[str, str], tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "3 accepted, 0 duplicate, 0 revised, 1 refused" in result.stdout
     assert "line 3: values.nh3n: not a number: 'oops'" in result.stderr
+
+
+def test_classify_command(tmp_path: Path) -> None:
+    src = tmp_path / "values.csv"
+    src.write_text("site,nh3n,tp,do\nA,0.5,0.1,6\nB,1.72,0.12,\nC,x,,\n", encoding="utf-8")
+    out = tmp_path / "classes.csv"
+    result = run(dict(os.environ), "classify", str(src), "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    rows = out.read_text(encoding="utf-8-sig").splitlines()
+    assert rows[0].startswith("site,nh3n,tp,do,")
+    assert "class" in rows[0].split(",")
+    assert ",Ⅱ," in rows[1] or rows[1].endswith("Ⅱ")  # NH3-N 0.5, TP 0.1, DO 6: class Ⅱ
+    assert "Ⅴ" in rows[2]
+    assert "row" in result.stderr.lower() and "nh3n" in result.stderr
+    missing = run(dict(os.environ), "classify", str(tmp_path / "nope.csv"))
+    assert missing.returncode == 2
