@@ -9,9 +9,12 @@ from fastapi import APIRouter, FastAPI
 
 from app import health
 from app.catalogue.routes import router as catalogue_router
+from app.contacts.routes import router as contacts_router
 from app.dashboard.routes import router as dashboard_router
 from app.db import make_engine, make_sessionmaker
 from app.errors import install_error_handler
+from app.incidents.routes import ack_router
+from app.incidents.routes import router as incidents_router
 from app.ingest.routes import router as ingest_router
 from app.limits import BodyLimit
 from app.settings import Settings, get_settings
@@ -30,9 +33,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
+        app.state.jobs = None
+        if settings.scheduler:
+            from app.scheduler import Jobs  # the jobs pull in the delivery stack
+
+            app.state.jobs = Jobs(settings, app.state.sessionmaker)
+            app.state.jobs.start()
         try:
             yield
         finally:
+            if app.state.jobs is not None:
+                app.state.jobs.shutdown()
             engine.dispose()
 
     app = FastAPI(
@@ -51,6 +62,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(stations_router)
     api.include_router(ingest_router)
     api.include_router(dashboard_router)
+    api.include_router(contacts_router)
+    api.include_router(incidents_router)
     app.include_router(api)
     app.include_router(health.router)
+    app.include_router(ack_router)
     return app

@@ -74,7 +74,9 @@ class QCThresholds:
     suspect_max: float | None = None
     spike_suspect: float | None = None  # |value − mean of both neighbours| above this
     spike_fail: float | None = None
-    rate_per_hour: float | None = None  # |Δvalue| / Δhours above this is SUSPECT
+    # |Δvalue| / Δhours above this is SUSPECT; readings less than an hour apart may
+    # differ by the full hourly amount, so minute-level noise is not a "rate".
+    rate_per_hour: float | None = None
     flat_tolerance: float = 0.0  # a flat line's values stay within this range (max − min)
     flat_suspect_seconds: float | None = None  # flat for at least this long
     flat_fail_seconds: float | None = None
@@ -303,8 +305,9 @@ def _spike(c: _Context) -> FlagArray:
 def _rate_of_change(c: _Context) -> FlagArray:
     limit = c.thr.column("rate_per_hour", c.t.size)
     rate = np.full(c.t.size, np.nan)
-    # Linked readings are ≥ 1 s apart (the order is checked); the clamp guards the others.
-    rate[1:] = np.abs(np.diff(c.v)) / (np.maximum(np.diff(c.t), 1) / 3600.0)
+    # Per hour, but never over less than an hour: at a 5-second reporting interval a
+    # 0.01 mg/L jitter would otherwise read as 7 mg/L/h.
+    rate[1:] = np.abs(np.diff(c.v)) / np.maximum(np.diff(c.t) / 3600.0, 1.0)
     judged = c.linked & ~np.isnan(limit)
     verdict = np.where(rate > limit, _SUSPECT, _GOOD)
     return np.where(judged, verdict, _NOT_EVALUATED).astype(np.uint8, copy=False)

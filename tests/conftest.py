@@ -99,7 +99,9 @@ def session(engine: Engine) -> Iterator[Session]:
 
 @pytest.fixture(scope="session")
 def settings(database_url: str) -> Settings:
-    return Settings(env=Environment.TEST, database_url=database_url)
+    # The scheduler's jobs would commit outside the tests' transactions; tests that want
+    # them run them by hand or start a service of their own.
+    return Settings(env=Environment.TEST, database_url=database_url, scheduler=False)
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Literal
 
 import uvicorn
 from fastapi import FastAPI
@@ -14,7 +15,10 @@ from fastapi import FastAPI
 
 @contextmanager
 def serving(
-    app: FastAPI, host: str = "127.0.0.1", startup_s: float = 10.0, lifespan: str = "off"
+    app: FastAPI,
+    host: str = "127.0.0.1",
+    startup_s: float = 10.0,
+    lifespan: Literal["auto", "on", "off"] = "off",
 ) -> Iterator[str]:
     """Yield the base URL of app served on a free port; stop the server on exit."""
     # Binding port 0 here lets the OS pick a free port with no window for another

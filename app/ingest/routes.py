@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, BackgroundTasks, Request, Response
 
 from app.deps import SessionDep, SettingsDep, StationAuthDep
 from app.errors import Forbidden, PayloadTooLarge
@@ -49,7 +49,9 @@ def post_readings(
     station: StationAuthDep,
     session: SessionDep,
     settings: SettingsDep,
+    request: Request,
     response: Response,
+    background: BackgroundTasks,
 ) -> IngestOut:
     """Validates item by item, keeps every good value, and answers once it is committed.
 
@@ -78,6 +80,10 @@ def post_readings(
     )
     if result.refused and not (result.accepted or result.duplicate or result.revised):
         response.status_code = 422
+    jobs = request.app.state.jobs
+    if jobs is not None and (result.accepted or result.revised):
+        # Background tasks run after the session's commit: the evaluator sees this batch.
+        background.add_task(jobs.evaluate.wake)
     return IngestOut(
         accepted=result.accepted,
         duplicate=result.duplicate,

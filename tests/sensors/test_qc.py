@@ -116,6 +116,8 @@ def test_rate_of_change_is_per_hour_and_resets_on_gaps() -> None:
     same(qc.rate_of_change(*hourly([0, 2, 4.01], step=2 * H), thr), NE, G, S)
     same(qc.rate_of_change(*hourly([0, 2, 4.01], step=5 * H), thr), NE, NE, NE)
     same(qc.rate_of_change(*hourly([0, -1.5, NAN]), thr), NE, S, M)
+    # Within the hour a change may be the full hourly amount, whatever the interval.
+    same(qc.rate_of_change(*hourly([0, 0.9, 2.0], step=60), thr), NE, G, S)
 
 
 FLAT = QCThresholds(-100, 100, flat_tolerance=0.0, flat_suspect_seconds=3 * H,
@@ -302,7 +304,7 @@ def reference(t: np.ndarray, v: np.ndarray, s: np.ndarray, excl: np.ndarray,
                 spike[i] = int(F if th.spike_fail is not None and dev > th.spike_fail
                                else S if dev > th.spike_suspect else G)
             if prev is not None and th.rate_per_hour is not None:
-                r = abs(v[i] - v[prev]) / ((t[i] - t[prev]) / 3600.0)
+                r = abs(v[i] - v[prev]) / max((t[i] - t[prev]) / 3600.0, 1.0)
                 rate[i] = int(S if r > th.rate_per_hour else G)
             if th.flat_suspect_seconds is None:
                 continue

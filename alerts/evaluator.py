@@ -1,0 +1,260 @@
+"""The jobs that turn readings into incidents and incidents into messages.
+
+Each job is one transaction the caller commits. Jobs that judge sections take a
+transaction-level advisory lock, so with several replicas one judges at a time and
+none opens an incident twice; escalation claims incidents with SKIP LOCKED.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from alerts import incidents as lifecycle
+from alerts import notifier
+from alerts.incidents import Change, Severity, State, Subject
+from alerts.models import AlertRule, EvaluatorState, Incident
+from alerts.rules import Persistence, Rule, RuleConfig, Series, judge, worst
+from app.ingest.service import SHANGHAI, binding_target
+from app.models import Section, SectionTarget, Station
+from sensors.parameters import BY_ID, Direction
+
+log = logging.getLogger(__name__)
+
+EVALUATE_LOCK = 0x52570001  # advisory lock keys: "RW" + job number
+SILENCE_LOCK = 0x52570002
+# Transactions commit out of order: look back past the watermark by this much, so a
+# reading whose transaction began before the last run but committed after it is seen.
+# Judging a section twice is harmless: incidents are updated, never duplicated.
+LATE_COMMIT_LAG = timedelta(seconds=120)
+LOOKBACK = timedelta(hours=24)
+
+TOUCHED_SQL = text(
+    """
+    SELECT st.section_id, max(r.received_at)
+    FROM readings r JOIN stations st ON st.id = r.station_id
+    WHERE r.received_at > :since AND r.qc_flag = 1 AND NOT r.backfill
+    GROUP BY st.section_id
+    """
+)
+READINGS_SQL = text(
+    """
+    SELECT r.station_id, extract(epoch FROM r.time)::bigint AS t, r.parameter_id, r.value
+    FROM readings r JOIN stations st ON st.id = r.station_id
+    WHERE st.section_id = ANY(:sections) AND st.active
+      AND r.time >= :since AND r.qc_flag = 1 AND NOT r.backfill
+    ORDER BY r.station_id, r.time
+    """
+)
+
+
+@dataclass
+class Stats:
+    judged: int = 0
+    opened: int = 0
+    worsened: int = 0
+    resolved: int = 0
+    messages: int = 0
+    skipped: bool = False  # another replica held the lock
+    incident_ids: list[int] = field(default_factory=list)
+
+
+def rule_configs(session: Session) -> dict[Rule, RuleConfig]:
+    return {
+        Rule(r.code): RuleConfig(
+            rule=Rule(r.code),
+            enabled=r.enabled,
+            persistence=Persistence(r.persistence),
+            consecutive=r.consecutive,
+            window_s=r.window_s,
+            hold_s=r.hold_s,
+            repeat_s=r.repeat_s,
+            silent_factor=r.silent_factor,
+        )
+        for r in session.scalars(select(AlertRule))
+    }
+
+
+def _try_lock(session: Session, key: int) -> bool:
+    return bool(session.scalar(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": key}))
+
+
+def _series(session: Session, section_ids: list[int], now: datetime) -> dict[int, list[Series]]:
+    """Each section's stations' recent QC-good series, values pivoted by time."""
+    rows = session.execute(READINGS_SQL, {"sections": section_ids, "since": now - LOOKBACK}).all()
+    stations = {
+        s.id: s for s in session.scalars(select(Station).where(Station.section_id.in_(section_ids)))
+    }
+    sections = {
+        s.id: s for s in session.scalars(select(Section).where(Section.id.in_(section_ids)))
+    }
+    year = now.astimezone(SHANGHAI).year
+    stretch = dict(
+        session.execute(
+            select(SectionTarget.section_id, SectionTarget.stretch_class).where(
+                SectionTarget.section_id.in_(section_ids), SectionTarget.year == year
+            )
+        ).all()
+    )
+    by_station: dict[int, list[tuple[int, int, float]]] = defaultdict(list)
+    for station_id, t, parameter_id, value in rows:
+        by_station[station_id].append((t, parameter_id, value))
+
+    out: dict[int, list[Series]] = defaultdict(list)
+    for station_id, readings in by_station.items():
+        station = stations[station_id]
+        section = sections[station.section_id]
+        arr = np.array(readings, dtype=np.float64)
+        times, at = np.unique(arr[:, 0].astype(np.int64), return_inverse=True)
+        values = {}
+        for pid in np.unique(arr[:, 1]).astype(int):
+            if BY_ID[pid].direction is Direction.NONE:
+                continue
+            column = np.full(times.size, np.nan)
+            mask = arr[:, 1] == pid
+            column[at[mask]] = arr[mask, 2]
+            values[BY_ID[pid].code] = column
+        out[section.id].append(
+            Series(
+                station_id=station_id,
+                station_code=station.code,
+                times=times,
+                values=values,
+                waterbody=section.waterbody,
+                binding=binding_target(session, section.id, year) or 0,
+                stretch=stretch.get(section.id) or 0,
+            )
+        )
+    return out
+
+
+def evaluate(session: Session, policy: notifier.Policy, now: datetime) -> Stats:
+    """Judge the sections with new readings or open incidents; raise, update, resolve."""
+    stats = Stats()
+    if not _try_lock(session, EVALUATE_LOCK):
+        stats.skipped = True
+        return stats
+    state = session.get(EvaluatorState, "readings", with_for_update=True)
+    since = state.received_until - LATE_COMMIT_LAG if state else now - LOOKBACK
+    touched: dict[int, datetime] = {
+        section_id: newest
+        for section_id, newest in session.execute(TOUCHED_SQL, {"since": since}).all()
+    }
+    open_rows = session.scalars(
+        select(Incident).where(
+            Incident.state != State.RESOLVED,
+            Incident.rule.in_([Rule.CLASS_V, Rule.TARGET_MISS]),
+        )
+    ).all()
+    section_ids = sorted(set(touched) | {i.section_id for i in open_rows if i.section_id})
+    configs = rule_configs(session)
+    series = _series(session, section_ids, now) if section_ids else {}
+
+    for section_id in section_ids:
+        stats.judged += 1
+        for rule in (Rule.CLASS_V, Rule.TARGET_MISS):
+            config = configs[rule]
+            verdicts = [v for s in series.get(section_id, []) if (v := judge(config, s))]
+            _apply(
+                session,
+                Subject(rule, section_id),
+                config,
+                worst(verdicts),
+                series.get(section_id, []),
+                policy,
+                now,
+                stats,
+            )
+
+    if touched:
+        newest = max(touched.values())
+        if state is None:
+            session.add(EvaluatorState(name="readings", received_until=newest))
+        elif newest > state.received_until:
+            state.received_until = newest
+    return stats
+
+
+def _current(series: list[Series]) -> dict[str, Any]:
+    """The latest time across a section's stations, for a resolution message."""
+    latest = max(series, key=lambda s: s.times[-1], default=None)
+    if latest is None:
+        return {}
+    from sensors import gb3838
+
+    ev = gb3838.evaluate({c: v[-1:] for c, v in latest.values.items()}, waterbody=latest.waterbody)
+    return {"class": int(ev.water_class[0]), "time": int(latest.times[-1])}
+
+
+def _apply(
+    session: Session,
+    subject: Subject,
+    config: RuleConfig,
+    verdict: Any,
+    series: list[Series],
+    policy: notifier.Policy,
+    now: datetime,
+    stats: Stats,
+) -> None:
+    if verdict is not None:
+        incident, change = lifecycle.raise_or_update(
+            session, subject, severity=verdict.severity, details=verdict.details, at=now
+        )
+        if change is Change.OPENED:
+            stats.opened += 1
+            if verdict.severity > Severity.INFO:
+                incident.next_reminder_at = now + timedelta(seconds=config.repeat_s)
+        if change is Change.WORSENED:
+            stats.worsened += 1
+        if change in (Change.OPENED, Change.WORSENED) and _should_notify(session, incident):
+            stats.messages += notifier.on_raised(session, incident, policy, now)
+            stats.incident_ids.append(incident.id)
+        return
+    clear = lifecycle.find_open(session, subject)
+    if clear is None:
+        return
+    lifecycle.mark_clear(session, clear, now)
+    assert clear.clear_since is not None
+    if now - clear.clear_since >= timedelta(seconds=config.hold_s):
+        lifecycle.resolve(session, clear, at=now, note="clear for the hold period")
+        stats.resolved += 1
+        stats.messages += notifier.on_resolved(session, clear, policy, now, _current(series))
+
+
+def _should_notify(session: Session, incident: Incident) -> bool:
+    """A target miss of a section that is also class V is told by the class-V message."""
+    if incident.rule != Rule.TARGET_MISS:
+        return True
+    class_v = lifecycle.find_open(session, Subject(Rule.CLASS_V, incident.section_id), lock=False)
+    return class_v is None
+
+
+def escalate(session: Session, policy: notifier.Policy, now: datetime) -> int:
+    """Escalations and reminders that are due; each incident claimed by one replica."""
+    configs = rule_configs(session)
+    due = session.scalars(
+        select(Incident)
+        .where(
+            Incident.state == State.OPEN,
+            (Incident.next_escalation_at <= now) | (Incident.next_reminder_at <= now),
+        )
+        .with_for_update(skip_locked=True)
+    ).all()
+    sent = 0
+    for incident in due:
+        repeat = timedelta(seconds=configs[Rule(incident.rule)].repeat_s)
+        if incident.next_escalation_at is not None and incident.next_escalation_at <= now:
+            sent += notifier.on_escalation_due(session, incident, policy, now)
+            # Those just told need no reminder at the same moment; the rest get one later.
+            if incident.next_reminder_at is not None and incident.next_reminder_at <= now:
+                incident.next_reminder_at = now + repeat
+        elif incident.next_reminder_at is not None and incident.next_reminder_at <= now:
+            sent += notifier.on_reminder_due(session, incident, policy, now, repeat)
+    return sent

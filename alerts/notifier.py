@@ -1,0 +1,298 @@
+"""Who is told what, when: messages for incident events, written to the outbox.
+
+Recipients come from the section's route (tiers of river chiefs; operations staff for
+station silence). SMS goes to a contact's phone and a webhook to each of its endpoints.
+Informational incidents send no SMS; non-critical SMS wait out the quiet hours; a mute
+window holds back every message for its section or station.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import Session
+
+from alerts import acklinks, contacts, outbox
+from alerts.channels.base import ChannelKind
+from alerts.channels.templates import class_label, format_time, render
+from alerts.incidents import Severity, add_event
+from alerts.models import Contact, Incident
+from app.models import Section, Station
+from sensors.parameters import BY_CODE
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+LEVEL_ZH = {
+    "liaison": "联络员",
+    "village": "村级",
+    "township": "镇级",
+    "county": "县级",
+    "office": "治水办",
+    "operations": "运维",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    secret_key: bytes  # signs ack links
+    public_url: str
+    ack_ttl: timedelta
+    quiet_start: time | None = None  # Asia/Shanghai; None: no quiet hours
+    quiet_end: time | None = None
+    escalation_delays_s: Sequence[int] = (0, 1800, 7200)
+
+    @staticmethod
+    def parse_quiet_hours(text: str) -> tuple[time | None, time | None]:
+        """'22:00-07:00' → (22:00, 07:00); '' → no quiet hours."""
+        if not text.strip():
+            return None, None
+        start, _, end = text.partition("-")
+        return time.fromisoformat(start.strip()), time.fromisoformat(end.strip())
+
+    def quiet_until(self, at: datetime) -> datetime | None:
+        """The end of the quiet hours `at` falls in, or None outside them."""
+        if self.quiet_start is None or self.quiet_end is None:
+            return None
+        local = at.astimezone(SHANGHAI)
+        t = local.timetz().replace(tzinfo=None)
+        if self.quiet_start <= self.quiet_end:
+            inside = self.quiet_start <= t < self.quiet_end
+        else:  # spans midnight
+            inside = t >= self.quiet_start or t < self.quiet_end
+        if not inside:
+            return None
+        end = local.replace(
+            hour=self.quiet_end.hour, minute=self.quiet_end.minute, second=0, microsecond=0
+        )
+        return end if end > local else end + timedelta(days=1)
+
+    def delay_of(self, tier: int, section_delays: dict[int, int]) -> int | None:
+        if section_delays:
+            return section_delays.get(tier)
+        return self.escalation_delays_s[tier - 1] if tier <= len(self.escalation_delays_s) else None
+
+
+def _fields(session: Session, incident: Incident) -> dict[str, str]:
+    d = incident.details
+    section = session.get(Section, incident.section_id) if incident.section_id else None
+    fields = {
+        "section": section.name if section else "",
+        "since": format_time(incident.opened_at),
+        "time": format_time(datetime.fromtimestamp(d["time"], UTC)) if "time" in d else "",
+        "class": class_label(d["class"]) if d.get("class") else "",
+        "target": class_label(d["target"]) if d.get("target") else "",
+    }
+    code = d.get("indicator")
+    if code:
+        parameter = BY_CODE[code]
+        value = d["items"][code]["value"]
+        fields |= {
+            "indicator": parameter.name_zh,
+            "value": f"{value:.{parameter.precision}f}" if parameter.precision else f"{value:g}",
+            "unit": parameter.unit,
+        }
+    if incident.station_id is not None:
+        station = session.get(Station, incident.station_id)
+        fields["station"] = station.name if station else ""
+        if d.get("last_reading"):
+            fields["since"] = format_time(datetime.fromisoformat(d["last_reading"]))
+    return fields
+
+
+def _send(
+    session: Session,
+    incident: Incident,
+    recipients: Iterable[Contact],
+    event: str,
+    fields: dict[str, str],
+    policy: Policy,
+    now: datetime,
+) -> int:
+    text = render(event, fields)
+    payload: dict[str, Any] = {
+        **fields,
+        "incident_id": incident.id,
+        "rule": incident.rule,
+        "severity": Severity(incident.severity).name.lower(),
+        "state": incident.state,
+        "details": incident.details,
+    }
+    sms_wait = None if incident.severity == Severity.CRITICAL else policy.quiet_until(now)
+    count = 0
+    for contact in recipients:
+        token = acklinks.make_token(
+            policy.secret_key, incident.id, contact.id, now + policy.ack_ttl
+        )
+        personal = {**payload, "ack_url": acklinks.ack_url(policy.public_url, token)}
+        if contact.phone and incident.severity > Severity.INFO:
+            outbox.enqueue(
+                session,
+                channel=ChannelKind.SMS,
+                recipient=contact.phone,
+                event=event,
+                text=text,
+                payload=personal,
+                incident_id=incident.id,
+                contact_id=contact.id,
+                not_before=sms_wait,
+            )
+            count += 1
+        for endpoint in contact.endpoints:
+            if endpoint.active:
+                outbox.enqueue(
+                    session,
+                    channel=ChannelKind.WEBHOOK,
+                    recipient=endpoint.url,
+                    event=event,
+                    text=text,
+                    payload=personal,
+                    incident_id=incident.id,
+                    contact_id=contact.id,
+                )
+                count += 1
+    add_event(
+        session,
+        incident,
+        "notified",
+        now,
+        event=event,
+        messages=count,
+        deferred_until=sms_wait.isoformat() if sms_wait else None,
+    )
+    return count
+
+
+def _muted(session: Session, incident: Incident, now: datetime, event: str) -> bool:
+    if contacts.is_muted(
+        session, section_id=incident.section_id, station_id=incident.station_id, at=now
+    ):
+        add_event(session, incident, "muted", now, event=event)
+        return True
+    return False
+
+
+def _chiefs(session: Session, incident: Incident, tiers: range) -> list[Contact]:
+    assert incident.section_id is not None
+    return [c for c, tier in contacts.routes_for(session, incident.section_id) if tier in tiers]
+
+
+def event_name(incident: Incident) -> str:
+    return {
+        "class_v": "alert.class_v",
+        "target_miss": "alert.target_missed",
+        "station_silent": "station.silent",
+    }[incident.rule]
+
+
+def on_raised(session: Session, incident: Incident, policy: Policy, now: datetime) -> int:
+    """A new or worse incident: tell every tier due by now, schedule the next ones."""
+    fields = _fields(session, incident)
+    if incident.rule == "station_silent":
+        assert incident.section_id is not None
+        sent = (
+            0
+            if _muted(session, incident, now, "station.silent")
+            else _send(
+                session,
+                incident,
+                contacts.operations_contacts(session, incident.section_id),
+                "station.silent",
+                fields,
+                policy,
+                now,
+            )
+        )
+        incident.notified_severity = incident.severity
+        return sent
+    delays = contacts.escalation_delays(session, incident.section_id or 0)
+    elapsed = (now - incident.opened_at).total_seconds()
+    due = incident.notified_tier
+    while (delay := policy.delay_of(due + 1, delays)) is not None and delay <= elapsed:
+        due += 1
+    due = max(due, 1)
+    sent = 0
+    if not _muted(session, incident, now, event_name(incident)):
+        sent = _send(
+            session,
+            incident,
+            _chiefs(session, incident, range(1, due + 1)),
+            event_name(incident),
+            fields,
+            policy,
+            now,
+        )
+    incident.notified_severity = incident.severity
+    incident.notified_tier = due
+    _schedule(incident, policy, delays, now)
+    return sent
+
+
+def _schedule(incident: Incident, policy: Policy, delays: dict[int, int], now: datetime) -> None:
+    if incident.severity == Severity.INFO or incident.state != "open":
+        incident.next_escalation_at = incident.next_reminder_at = None
+        return
+    delay = policy.delay_of(incident.notified_tier + 1, delays)
+    incident.next_escalation_at = (
+        incident.opened_at + timedelta(seconds=delay) if delay is not None else None
+    )
+
+
+def on_escalation_due(session: Session, incident: Incident, policy: Policy, now: datetime) -> int:
+    """The next tier's delay passed with no acknowledgement: tell that tier."""
+    assert incident.section_id is not None
+    previous = incident.notified_tier
+    incident.notified_tier = previous + 1
+    add_event(session, incident, "escalated", now, tier=incident.notified_tier)
+    fields = _fields(session, incident)
+    below = [c for c, tier in contacts.routes_for(session, incident.section_id) if tier == previous]
+    fields["level"] = LEVEL_ZH.get(below[0].level, "") if below else ""
+    sent = 0
+    if not _muted(session, incident, now, "alert.escalated"):
+        recipients = _chiefs(
+            session, incident, range(incident.notified_tier, incident.notified_tier + 1)
+        )
+        sent = _send(session, incident, recipients, "alert.escalated", fields, policy, now)
+    _schedule(incident, policy, contacts.escalation_delays(session, incident.section_id), now)
+    return sent
+
+
+def on_reminder_due(
+    session: Session, incident: Incident, policy: Policy, now: datetime, repeat: timedelta
+) -> int:
+    """Still open and unacknowledged: remind everyone told so far."""
+    incident.next_reminder_at = now + repeat
+    if _muted(session, incident, now, "alert.reminder"):
+        return 0
+    recipients = (
+        contacts.operations_contacts(session, incident.section_id or 0)
+        if incident.rule == "station_silent"
+        else _chiefs(session, incident, range(1, incident.notified_tier + 1))
+    )
+    event = "station.silent" if incident.rule == "station_silent" else "alert.reminder"
+    return _send(session, incident, recipients, event, _fields(session, incident), policy, now)
+
+
+def on_resolved(
+    session: Session, incident: Incident, policy: Policy, now: datetime, current: dict[str, Any]
+) -> int:
+    """Tell everyone who was told, with the class the section is back to."""
+    if incident.notified_severity == 0 or incident.rule == "station_silent":
+        return 0
+    if _muted(session, incident, now, "alert.resolved"):
+        return 0
+    fields = _fields(session, incident)
+    if current.get("class"):
+        fields["class"] = class_label(current["class"])
+        fields["time"] = format_time(datetime.fromtimestamp(current["time"], UTC))
+    return _send(
+        session,
+        incident,
+        _chiefs(session, incident, range(1, incident.notified_tier + 1)),
+        "alert.resolved",
+        fields,
+        policy,
+        now,
+    )
