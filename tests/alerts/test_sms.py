@@ -101,7 +101,16 @@ def test_class_v_template_renders_the_issue_s_example() -> None:
 
 
 def test_every_template_renders_within_one_or_two_parts() -> None:
-    values = {**FIELDS, "since": "5月1日08:00", "level": "镇级", "station": "蒲州自动站"}
+    values = {
+        **FIELDS,
+        "since": "5月1日08:00",
+        "level": "镇级",
+        "station": "蒲州自动站",
+        "date": "05月01日",
+        "open": "3",
+        "critical": "1",
+        "sections": "蒲岐、白象、塘下",
+    }
     for event in templates.TEMPLATES:
         text = templates.render(event, values)
         assert "{" not in text

@@ -1,0 +1,1 @@
+"""Incidents API: list, timeline, acknowledge (API or SMS link), resolve, notification log."""

@@ -1,0 +1,285 @@
+"""Incidents over HTTP: the admin API under /api/v1, and the ack link people tap in an SMS.
+
+The ack link answers GET with a confirmation page and acknowledges only on POST (its
+button): SMS apps, WeChat and mail scanners prefetch links to build previews, and a GET
+that acknowledged would stop escalation before any person had read the alert.
+"""
+
+from __future__ import annotations
+
+import html
+from datetime import UTC, datetime
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Query
+from fastapi.responses import HTMLResponse
+
+from alerts import acklinks, dispatcher
+from alerts import incidents as lifecycle
+from alerts.incidents import State
+from alerts.models import Incident
+from app.deps import SessionDep, SettingsDep
+from app.errors import NotFound
+from app.incidents import queries
+from app.incidents.schemas import (
+    AcknowledgeIn,
+    EventOut,
+    IncidentDetailOut,
+    IncidentOut,
+    NotificationOut,
+    ReadingOut,
+    ReadingsWindow,
+    ResolveIn,
+    incident_out,
+    notifications_out,
+)
+
+router = APIRouter(tags=["incidents"])
+ack_router = APIRouter(tags=["incidents"], include_in_schema=False)
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+Limit = Annotated[int, Query(ge=1, le=500)]
+Offset = Annotated[int, Query(ge=0)]
+MESSAGES_PER_INCIDENT = 500
+
+
+@router.get("/incidents", response_model=list[IncidentOut], summary="Incidents, newest first")
+def list_incidents(
+    session: SessionDep,
+    state: Annotated[list[State] | None, Query(description="repeat for several")] = None,
+    section: Annotated[str | None, Query(description="section code, e.g. S07")] = None,
+    zone: Annotated[str | None, Query(description="key zone or basin name")] = None,
+    severity: Annotated[int | None, Query(ge=1, le=3, description="1 info … 3 critical")] = None,
+    rule: str | None = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> list[IncidentOut]:
+    found = queries.list_incidents(
+        session,
+        states=state or (),
+        section=section,
+        zone=zone,
+        severity=severity,
+        rule=rule,
+        limit=limit,
+        offset=offset,
+    )
+    return [incident_out(incident, where) for incident, where in found]
+
+
+def _detail(session: SessionDep, incident: Incident, readings_limit: int) -> IncidentDetailOut:
+    where = queries.context(session, incident)
+    start, end, rows, truncated = queries.readings_around(
+        session,
+        incident,
+        where.section.id if where.section else None,
+        now=datetime.now(UTC),
+        limit=readings_limit,
+    )
+    # The log lists newest first; a timeline reads oldest first.
+    newest = dispatcher.list_messages(session, incident_id=incident.id, limit=MESSAGES_PER_INCIDENT)
+    messages = list(reversed(newest))
+    return IncidentDetailOut(
+        **incident_out(incident, where).model_dump(),
+        events=[EventOut.model_validate(e) for e in queries.events(session, incident.id)],
+        notifications=notifications_out(session, messages),
+        readings=ReadingsWindow(
+            start=start,
+            end=end,
+            truncated=truncated,
+            readings=[ReadingOut.model_validate(r) for r in rows],
+        ),
+    )
+
+
+@router.get(
+    "/incidents/{incident_id}",
+    response_model=IncidentDetailOut,
+    summary="One incident with its timeline, notifications and the readings around it",
+)
+def get_incident(
+    incident_id: int,
+    session: SessionDep,
+    readings_limit: Annotated[int, Query(ge=0, le=5000)] = 1000,
+) -> IncidentDetailOut:
+    return _detail(session, lifecycle.get(session, incident_id), readings_limit)
+
+
+@router.post(
+    "/incidents/{incident_id}/acknowledge",
+    response_model=IncidentOut,
+    summary="Acknowledge: escalation and reminders stop (idempotent; 409 once resolved)",
+)
+def acknowledge(incident_id: int, body: AcknowledgeIn, session: SessionDep) -> IncidentOut:
+    incident = lifecycle.get(session, incident_id, lock=True)
+    lifecycle.acknowledge(session, incident, by=body.by, at=datetime.now(UTC), via="api")
+    return incident_out(incident, queries.context(session, incident))
+
+
+@router.post(
+    "/incidents/{incident_id}/resolve",
+    response_model=IncidentOut,
+    summary="Resolve with a note (409 if resolved already)",
+)
+def resolve(incident_id: int, body: ResolveIn, session: SessionDep) -> IncidentOut:
+    incident = lifecycle.get(session, incident_id, lock=True)
+    # Without a name the event would say "riverwatch", which means resolved automatically.
+    lifecycle.resolve(session, incident, at=datetime.now(UTC), note=body.note, by=body.by or "api")
+    return incident_out(incident, queries.context(session, incident))
+
+
+@router.get(
+    "/notifications",
+    response_model=list[NotificationOut],
+    summary="The notification log (outbox), newest first; phone numbers masked",
+)
+def list_notifications(
+    session: SessionDep,
+    status: Annotated[str | None, Query(pattern="^(pending|delivered|dead)$")] = None,
+    incident_id: int | None = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> list[NotificationOut]:
+    messages = dispatcher.list_messages(
+        session, incident_id=incident_id, status=status, limit=limit, offset=offset
+    )
+    return notifications_out(session, messages)
+
+
+@router.get(
+    "/dead-letters",
+    response_model=list[NotificationOut],
+    summary="Messages given up on, newest first",
+)
+def list_dead_letters(
+    session: SessionDep, limit: Limit = 50, offset: Offset = 0
+) -> list[NotificationOut]:
+    return notifications_out(session, dispatcher.list_dead(session, limit=limit, offset=offset))
+
+
+@router.post(
+    "/dead-letters/{message_id}/retry",
+    response_model=NotificationOut,
+    summary="Send a dead message again, now (409 unless it is dead)",
+)
+def retry_dead_letter(message_id: int, session: SessionDep) -> NotificationOut:
+    return notifications_out(session, [dispatcher.retry_dead(session, message_id)])[0]
+
+
+# --- The ack link -------------------------------------------------------------------------
+
+RULES = {
+    "class_v": "水质为Ⅴ类或劣Ⅴ类 / class V or worse",
+    "target_miss": "未达水质目标 / target class missed",
+    "station_silent": "站点无数据 / station silent",
+}
+
+
+def _page(status: int, heading: str, *paragraphs: str, button: bool = False) -> HTMLResponse:
+    """A minimal bilingual page; every argument is plain text and escaped here."""
+    body = "".join(f"<p>{html.escape(p)}</p>" for p in paragraphs)
+    if button:
+        # No action: posts back to this very URL, whatever prefix a proxy put in front.
+        body += '<form method="post"><button type="submit">确认收到 / Acknowledge</button></form>'
+    page = (
+        '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width,initial-scale=1">'
+        '<meta name="robots" content="noindex"><title>riverwatch</title><style>'
+        "body{font-family:sans-serif;max-width:32em;margin:2em auto;padding:0 1em}"
+        "button{font-size:1.2em;padding:.6em 1.2em}</style></head>"
+        f"<body><h1>{html.escape(heading)}</h1>{body}</body></html>"
+    )
+    headers = {
+        # The URL is a credential: keep it out of caches and Referer headers.
+        "Cache-Control": "no-store",
+        "Referrer-Policy": "no-referrer",
+        "X-Robots-Tag": "noindex",
+    }
+    return HTMLResponse(page, status_code=status, headers=headers)
+
+
+def _local(at: datetime) -> str:
+    return at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+
+
+def _summary(session: SessionDep, incident: Incident) -> str:
+    where = queries.context(session, incident)
+    place = f"{where.section.code} {where.section.name}" if where.section else ""
+    if where.station is not None:
+        place = f"{place} {where.station.code}".strip()
+    rule = RULES.get(incident.rule, incident.rule)
+    return f"{place}: {rule}, {_local(incident.opened_at)}"
+
+
+def _claim(
+    session: SessionDep, settings: SettingsDep, token: str, *, lock: bool
+) -> tuple[acklinks.AckClaim, Incident] | HTMLResponse:
+    """The link's claim and its incident, or the page saying why there is none."""
+    secret = settings.secret_key.get_secret_value()
+    try:
+        claim = acklinks.read_token(secret, token, datetime.now(UTC))
+    except acklinks.ExpiredAckLink as exc:
+        return _page(
+            410,
+            "链接已过期 / Link expired",
+            f"此确认链接已于 {_local(exc.claim.expires_at)} 过期，"
+            "请使用最新短信中的链接或联系值班室。",
+            "This link has expired; use the link in the latest message or call the duty office.",
+        )
+    except acklinks.InvalidAckLink:
+        return _page(
+            400,
+            "链接无效 / Invalid link",
+            "此确认链接无效，请检查是否完整复制。",
+            "This link is not valid; check that it was copied completely.",
+        )
+    try:
+        return claim, lifecycle.get(session, claim.incident_id, lock=lock)
+    except NotFound:
+        return _page(404, "事件不存在 / No such incident", f"#{claim.incident_id}")
+
+
+def _settled(
+    session: SessionDep, incident: Incident, *, resolved_status: int
+) -> HTMLResponse | None:
+    """The page for an incident no one needs to acknowledge any more, if that is the case."""
+    summary = _summary(session, incident)
+    if incident.state == State.RESOLVED:
+        at = _local(incident.resolved_at) if incident.resolved_at else ""
+        return _page(resolved_status, "事件已解决 / Already resolved", summary, at)
+    if incident.state == State.ACKNOWLEDGED:
+        who = incident.acknowledged_by or ""
+        at = _local(incident.acknowledged_at) if incident.acknowledged_at else ""
+        return _page(200, "已确认 / Already acknowledged", summary, f"{who} · {at}".strip(" ·"))
+    return None
+
+
+@ack_router.get("/ack/{token}", response_class=HTMLResponse)
+def ack_confirm(token: str, session: SessionDep, settings: SettingsDep) -> HTMLResponse:
+    found = _claim(session, settings, token, lock=False)
+    if isinstance(found, HTMLResponse):
+        return found
+    _, incident = found
+    return _settled(session, incident, resolved_status=200) or _page(
+        200, "确认告警 / Confirm alert", _summary(session, incident), button=True
+    )
+
+
+@ack_router.post("/ack/{token}", response_class=HTMLResponse)
+def ack(token: str, session: SessionDep, settings: SettingsDep) -> HTMLResponse:
+    # Locked: two people tapping at once must not both record an acknowledgement.
+    found = _claim(session, settings, token, lock=True)
+    if isinstance(found, HTMLResponse):
+        return found
+    claim, incident = found
+    # A second tap, or someone else acting first, is not an error: say who did it.
+    settled = _settled(session, incident, resolved_status=409)
+    if settled is not None:
+        return settled
+    by = "ack link"
+    if claim.contact_id is not None:
+        name = queries.contact_name(session, claim.contact_id)
+        by = f"contact {name}" if name else f"contact #{claim.contact_id}"
+    lifecycle.acknowledge(session, incident, by=by, at=datetime.now(UTC), via="link")
+    return _page(200, "已确认 / Acknowledged", _summary(session, incident), by)

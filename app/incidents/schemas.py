@@ -1,0 +1,173 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from sqlalchemy.orm import Session
+
+from alerts.incidents import Severity
+from alerts.models import Incident, OutboxMessage
+from app.incidents import queries
+
+# Who acted and why are free text, but blank is no answer and a novel is no name.
+Who = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Note = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+
+
+class Schema(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class SectionRef(Schema):
+    code: str
+    name: str
+
+
+class IncidentOut(Schema):
+    id: int
+    rule: str = Field(description="class_v, target_miss or station_silent")
+    severity: int = Field(description="1 info, 2 major, 3 critical")
+    severity_label: str
+    state: str = Field(description="open, acknowledged or resolved")
+    section: SectionRef | None = Field(
+        description="the incident's section, or its station's section"
+    )
+    zone: str | None = Field(description="name of the section's key zone or basin")
+    station: str | None = Field(description="station code, for station incidents")
+    opened_at: datetime
+    updated_at: datetime
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    resolved_at: datetime | None
+    resolve_note: str | None
+    clear_since: datetime | None = Field(description="clear since then, if no longer offending")
+    details: dict[str, Any] = Field(description="offending items and values, class and target")
+
+
+class EventOut(Schema):
+    at: datetime
+    kind: str
+    details: dict[str, Any]
+
+
+class NotificationOut(Schema):
+    id: int
+    incident_id: int | None
+    contact_id: int | None
+    contact: str | None = Field(description="the contact's name")
+    channel: str
+    recipient: str = Field(
+        description="phone with all but the last 4 digits masked, or endpoint URL without "
+        "its query (which often carries the robot's token)"
+    )
+    event: str
+    text: str
+    status: str = Field(description="pending, delivered or dead")
+    attempts: int
+    created_at: datetime
+    next_attempt_at: datetime
+    delivered_at: datetime | None
+    last_error: str | None
+    http_status: int | None
+    provider_message_id: str | None
+
+
+class ReadingOut(Schema):
+    station: str
+    parameter: str
+    time: datetime
+    value: float
+    water_class: int = Field(description="1–5, 6 for 劣Ⅴ, 0 when not classified")
+    qc_flag: int
+    data_flag: str
+    backfill: bool
+
+
+class ReadingsWindow(Schema):
+    start: datetime = Field(description="6 hours before the incident opened")
+    end: datetime = Field(description="when it was resolved, or now")
+    truncated: bool = Field(description="more readings fall in the window than returned")
+    readings: list[ReadingOut] = Field(description="oldest first")
+
+
+class IncidentDetailOut(IncidentOut):
+    events: list[EventOut] = Field(description="the incident's timeline, oldest first")
+    notifications: list[NotificationOut] = Field(description="its messages, oldest first")
+    readings: ReadingsWindow
+
+
+class AcknowledgeIn(BaseModel):
+    by: Who = Field(description="who is acting on the incident")
+
+
+class ResolveIn(BaseModel):
+    note: Note = Field(description="what was found and done")
+    by: Who | None = None
+
+
+def mask_recipient(channel: str, recipient: str) -> str:
+    """Phones keep their last 4 digits; URLs lose credentials and query (robot tokens)."""
+    if channel != "webhook":
+        keep = sum(c.isdigit() for c in recipient) - 4
+        masked = []
+        for c in recipient:
+            if c.isdigit() and keep > 0:
+                keep -= 1
+                c = "*"
+            masked.append(c)
+        return "".join(masked)
+    parts = urlsplit(recipient)
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return f"{parts.scheme}://{host}{parts.path}" + ("?…" if parts.query else "")
+
+
+def incident_out(incident: Incident, where: queries.Context) -> IncidentOut:
+    return IncidentOut(
+        id=incident.id,
+        rule=incident.rule,
+        severity=incident.severity,
+        severity_label=Severity(incident.severity).name.lower(),
+        state=incident.state,
+        section=SectionRef.model_validate(where.section) if where.section else None,
+        zone=where.zone.name if where.zone else None,
+        station=where.station.code if where.station else None,
+        opened_at=incident.opened_at,
+        updated_at=incident.updated_at,
+        acknowledged_at=incident.acknowledged_at,
+        acknowledged_by=incident.acknowledged_by,
+        resolved_at=incident.resolved_at,
+        resolve_note=incident.resolve_note,
+        clear_since=incident.clear_since,
+        details=incident.details,
+    )
+
+
+def notifications_out(session: Session, messages: Sequence[OutboxMessage]) -> list[NotificationOut]:
+    names = queries.contact_names(session, (m.contact_id for m in messages))
+    # Not the payload: it holds each recipient's live ack link.
+    return [
+        NotificationOut(
+            id=m.id,
+            incident_id=m.incident_id,
+            contact_id=m.contact_id,
+            contact=names.get(m.contact_id) if m.contact_id is not None else None,
+            channel=m.channel,
+            recipient=mask_recipient(m.channel, m.recipient),
+            event=m.event,
+            text=m.text,
+            status=m.status,
+            attempts=m.attempts,
+            created_at=m.created_at,
+            next_attempt_at=m.next_attempt_at,
+            delivered_at=m.delivered_at,
+            last_error=m.last_error,
+            http_status=m.http_status,
+            provider_message_id=m.provider_message_id,
+        )
+        for m in messages
+    ]
