@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from app import migrate
 from app.catalogue import service as catalogue
+from app.contacts.cli import contacts_cli, mute_cli
 from app.db import embedded_postgres, make_engine, make_sessionmaker
 from app.errors import RiverwatchError
 from app.ingest.importer import import_file
@@ -33,6 +34,8 @@ station_cli = typer.Typer(no_args_is_help=True, help="Manage stations and their 
 cli.add_typer(db_cli, name="db")
 cli.add_typer(seed_cli, name="seed")
 cli.add_typer(station_cli, name="station")
+cli.add_typer(contacts_cli, name="contact")
+cli.add_typer(mute_cli, name="mute")
 
 
 @contextlib.contextmanager
@@ -70,7 +73,11 @@ def serve(
     host: Annotated[str | None, typer.Option(help="interface to listen on")] = None,
     port: Annotated[int | None, typer.Option(help="TCP port")] = None,
     demo: Annotated[
-        bool, typer.Option(help="seed the action plan's sections before serving")
+        bool,
+        typer.Option(
+            help="seed the plan, feed it from a simulated gateway, and send its alerts to "
+            "a local SMS stand-in and webhook receiver"
+        ),
     ] = False,
 ) -> None:
     """Serve the API and the scheduler; migrates the database to head first."""
@@ -79,20 +86,38 @@ def serve(
     from app.main import create_app
 
     settings = get_settings()
-    with database(settings) as ready:
+    with database(settings) as ready, contextlib.ExitStack() as demo_stack:
         assert ready.database_url is not None
         engine = make_engine(ready.database_url, pool_size=2)
         upgrade_database(engine, ready)
+        feed = None
         if demo:
+            from app.demo import prepare_demo
+            from app.demo_alerts import ensure_demo_contacts, receivers, with_receivers
+
+            local = demo_stack.enter_context(receivers())
+            ready = with_receivers(ready, local)
             with Session(engine) as session, session.begin():
                 catalogue.seed_plan(session)
+                feed = prepare_demo(session)
+                ensure_demo_contacts(session, local)
+            typer.echo(
+                f"demo: simulated gateway feeding 18 stations; alerts go to the local SMS "
+                f"stand-in and webhook receiver: {local.url}/messages, {local.url}/webhooks",
+                err=True,
+            )
         engine.dispose()
-        uvicorn.run(
-            create_app(ready),
-            host=host or ready.host,
-            port=port or ready.port,
-            log_level="info",
-        )
+        host, port = host or ready.host, port or ready.port
+        if demo and "public_url" not in settings.model_fields_set:
+            # Ack links in the demo's messages should open on this very server.
+            ready = ready.model_copy(update={"public_url": f"http://{host}:{port}"})
+        app = create_app(ready)
+        if feed is None:
+            uvicorn.run(app, host=host, port=port, log_level="info")
+        else:
+            from app.demo import serve_demo
+
+            serve_demo(app, host=host, port=port, feed=feed)
 
 
 @db_cli.command("upgrade")
