@@ -143,10 +143,7 @@ def evaluate(session: Session, policy: notifier.Policy, now: datetime) -> Stats:
         return stats
     state = session.get(EvaluatorState, "readings", with_for_update=True)
     since = state.received_until - LATE_COMMIT_LAG if state else now - LOOKBACK
-    touched: dict[int, datetime] = {
-        section_id: newest
-        for section_id, newest in session.execute(TOUCHED_SQL, {"since": since}).all()
-    }
+    touched: dict[int, datetime] = dict(session.execute(TOUCHED_SQL, {"since": since}).all())
     open_rows = session.scalars(
         select(Incident).where(
             Incident.state != State.RESOLVED,

@@ -73,8 +73,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=5_000_000, help="readings (default 5,000,000)")
     ap.add_argument("--series", type=int, default=1000, help="series (default 1,000)")
-    ap.add_argument("--flat-tolerance", type=float, default=None,
-                    help="override every series' flat_tolerance (default: catalogue's, 0)")
+    ap.add_argument(
+        "--flat-tolerance",
+        type=float,
+        default=None,
+        help="override every series' flat_tolerance (default: catalogue's, 0)",
+    )
     ap.add_argument("--repeat", type=int, default=3, help="runs, best taken (default 3)")
     args = ap.parse_args()
     times, values, series, flags, thr = make_batch(args.n, args.series, args.flat_tolerance)
@@ -85,10 +89,14 @@ def main() -> None:
 
     n = args.n
     print(f"readings: {n:,} in {args.series:,} series, numpy {np.__version__}")
-    print(f"baseline np.copy(values)+np.copy(times): {t_copy * 1e3:9.1f} ms "
-          f"{n / t_copy:15,.0f} readings/s")
-    print(f"run_qc (5 tests + combine):               {t_qc * 1e3:9.1f} ms "
-          f"{n / t_qc:15,.0f} readings/s")
+    print(
+        f"baseline np.copy(values)+np.copy(times): {t_copy * 1e3:9.1f} ms "
+        f"{n / t_copy:15,.0f} readings/s"
+    )
+    print(
+        f"run_qc (5 tests + combine):               {t_qc * 1e3:9.1f} ms "
+        f"{n / t_qc:15,.0f} readings/s"
+    )
     print(f"run_qc takes {t_qc / t_copy:.1f}x the time of the copy")
     counts = np.bincount(result.flag, minlength=10)
     print("combined flags: " + ", ".join(f"{f.name} {counts[f]:,}" for f in QCFlag))

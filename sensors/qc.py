@@ -44,21 +44,25 @@ class QCFlag(IntEnum):
     MISSING = 9
 
 
-_GOOD, _NOT_EVALUATED, _SUSPECT, _FAIL, _MISSING = (np.uint8(f) for f in (
-    QCFlag.GOOD, QCFlag.NOT_EVALUATED, QCFlag.SUSPECT, QCFlag.FAIL, QCFlag.MISSING))
+_GOOD, _NOT_EVALUATED, _SUSPECT, _FAIL, _MISSING = (
+    np.uint8(f)
+    for f in (QCFlag.GOOD, QCFlag.NOT_EVALUATED, QCFlag.SUSPECT, QCFlag.FAIL, QCFlag.MISSING)
+)
 
 # HJ 212 data flag (a logger's "-Flag" sub-item) → verdict. N is GOOD, which never raises a
 # combined flag. S and T are values, not trustworthy ones; the rest were not measuring.
-DATA_FLAG_QC: Mapping[str, QCFlag] = MappingProxyType({
-    "N": QCFlag.GOOD,  # normal
-    "S": QCFlag.SUSPECT,  # set by hand
-    "T": QCFlag.SUSPECT,  # above the measuring range
-    "F": QCFlag.FAIL,  # stopped
-    "M": QCFlag.FAIL,  # maintenance
-    "C": QCFlag.FAIL,  # calibration
-    "D": QCFlag.FAIL,  # fault
-    "B": QCFlag.FAIL,  # logger communication fault
-})
+DATA_FLAG_QC: Mapping[str, QCFlag] = MappingProxyType(
+    {
+        "N": QCFlag.GOOD,  # normal
+        "S": QCFlag.SUSPECT,  # set by hand
+        "T": QCFlag.SUSPECT,  # above the measuring range
+        "F": QCFlag.FAIL,  # stopped
+        "M": QCFlag.FAIL,  # maintenance
+        "C": QCFlag.FAIL,  # calibration
+        "D": QCFlag.FAIL,  # fault
+        "B": QCFlag.FAIL,  # logger communication fault
+    }
+)
 # By code point; 0 is an unknown letter, index 256 anything past Latin-1 or longer.
 _DATA_FLAG_LUT = np.zeros(257, dtype=np.uint8)
 _DATA_FLAG_LUT[[ord(c) for c in DATA_FLAG_QC]] = list(DATA_FLAG_QC.values())
@@ -88,16 +92,19 @@ class QCThresholds:
             x = getattr(self, name)
             if x is None and name in _REQUIRED:
                 problems.append(f"{name} is required")
-            elif x is not None and (isinstance(x, bool) or not isinstance(x, int | float)
-                                    or math.isnan(x)):
+            elif x is not None and (
+                isinstance(x, bool) or not isinstance(x, int | float) or math.isnan(x)
+            ):
                 problems.append(f"{name} must be a number, not {x!r} (None switches it off)")
         for lo_name, hi_name, strict in () if problems else _ORDERED:
             lo = lo_name if isinstance(lo_name, float) else getattr(self, lo_name)
             hi = getattr(self, hi_name)
             if lo is not None and hi is not None and (hi <= lo if strict else hi < lo):
                 problems.append(f"{lo_name} {'<' if strict else '≤'} {hi_name} (got {lo}, {hi})")
-        for level, needs in (("spike_fail", "spike_suspect"),
-                             ("flat_fail_seconds", "flat_suspect_seconds")):
+        for level, needs in (
+            ("spike_fail", "spike_suspect"),
+            ("flat_fail_seconds", "flat_suspect_seconds"),
+        ):
             # A fail level alone would leave the suspect band silently empty.
             if getattr(self, level) is not None and getattr(self, needs) is None:
                 problems.append(f"{level} needs {needs}")
@@ -108,8 +115,10 @@ class QCThresholds:
         """A copy with a station's overrides; names that are no field raise ValueError."""
         unknown = sorted(set(changes) - set(THRESHOLD_FIELDS))
         if unknown:
-            raise ValueError(f"unknown QC threshold(s): {', '.join(unknown)}; "
-                             f"known: {', '.join(THRESHOLD_FIELDS)}")
+            raise ValueError(
+                f"unknown QC threshold(s): {', '.join(unknown)}; "
+                f"known: {', '.join(THRESHOLD_FIELDS)}"
+            )
         return replace(self, **cast(dict[str, Any], changes))
 
 
@@ -117,12 +126,18 @@ THRESHOLD_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(QCThresholds))
 _REQUIRED = ("fail_min", "fail_max", "flat_tolerance", "max_gap_seconds")
 # (lower field or bound, upper field, strictly): what a QCThresholds keeps in order.
 _ORDERED: tuple[tuple[str | float, str, bool], ...] = (
-    ("fail_min", "fail_max", True), ("fail_min", "suspect_min", False),
-    ("suspect_max", "fail_max", False), ("suspect_min", "suspect_max", True),
-    (0.0, "spike_suspect", False), ("spike_suspect", "spike_fail", False),
-    (0.0, "rate_per_hour", False), (0.0, "flat_tolerance", False),
-    (0.0, "flat_suspect_seconds", True), ("flat_suspect_seconds", "flat_fail_seconds", False),
-    (0.0, "max_gap_seconds", True))
+    ("fail_min", "fail_max", True),
+    ("fail_min", "suspect_min", False),
+    ("suspect_max", "fail_max", False),
+    ("suspect_min", "suspect_max", True),
+    (0.0, "spike_suspect", False),
+    ("spike_suspect", "spike_fail", False),
+    (0.0, "rate_per_hour", False),
+    (0.0, "flat_tolerance", False),
+    (0.0, "flat_suspect_seconds", True),
+    ("flat_suspect_seconds", "flat_fail_seconds", False),
+    (0.0, "max_gap_seconds", True),
+)
 
 # Operating defaults, NOT from any standard (GB 3838, HJ 212 and QARTOD give no numbers
 # for these items): starting points for hourly to 4-hourly river data, meant to be
@@ -147,14 +162,24 @@ _OPERATING: Mapping[str, _Tuning] = {
 _FLAT_SUSPECT_S, _FLAT_FAIL_S = 24 * 3600.0, 72 * 3600.0
 # A parameter new to the catalogue gets gross range and flat line until it is tuned.
 _UNTUNED: _Tuning = (None, None, None, None, None)
-DEFAULT_THRESHOLDS: Mapping[str, QCThresholds] = MappingProxyType({
-    p.code: QCThresholds(p.plausible_min, p.plausible_max, *_OPERATING.get(p.code, _UNTUNED),
-                         0.0, _FLAT_SUSPECT_S, _FLAT_FAIL_S)
-    for p in PARAMETERS})
+DEFAULT_THRESHOLDS: Mapping[str, QCThresholds] = MappingProxyType(
+    {
+        p.code: QCThresholds(
+            p.plausible_min,
+            p.plausible_max,
+            *_OPERATING.get(p.code, _UNTUNED),
+            0.0,
+            _FLAT_SUSPECT_S,
+            _FLAT_FAIL_S,
+        )
+        for p in PARAMETERS
+    }
+)
 
 
-def resolve_thresholds(code: str,
-                       overrides: Mapping[str, float | None] | None = None) -> QCThresholds:
+def resolve_thresholds(
+    code: str, overrides: Mapping[str, float | None] | None = None
+) -> QCThresholds:
     """A parameter's defaults with a station's overrides applied."""
     get_parameter(code)  # KeyError naming the known codes
     base = DEFAULT_THRESHOLDS[code]
@@ -177,12 +202,18 @@ class RowThresholds:
 
     @classmethod
     def of(cls, thresholds: list[QCThresholds], rows: IntArray | None = None) -> RowThresholds:
-        return cls({name: np.array([getattr(r, name) for r in thresholds], dtype=np.float64)
-                    for name in THRESHOLD_FIELDS}, rows)
+        return cls(
+            {
+                name: np.array([getattr(r, name) for r in thresholds], dtype=np.float64)
+                for name in THRESHOLD_FIELDS
+            },
+            rows,
+        )
 
     @classmethod
-    def by_series(cls, by_series: Mapping[int, QCThresholds],
-                  series: npt.ArrayLike) -> RowThresholds:
+    def by_series(
+        cls, by_series: Mapping[int, QCThresholds], series: npt.ArrayLike
+    ) -> RowThresholds:
         ids = np.array(sorted(by_series), dtype=np.int64)
         s = np.asarray(series, dtype=np.int64)
         if ids.size and ids[0] == 0 and ids[-1] == ids.size - 1:
@@ -211,8 +242,11 @@ Thresholds = QCThresholds | Mapping[int, QCThresholds] | RowThresholds
 def _row_thresholds(thr: Thresholds, series: npt.ArrayLike) -> RowThresholds:
     if isinstance(thr, RowThresholds):
         return thr
-    return RowThresholds.of([thr]) if isinstance(thr, QCThresholds) else \
-        RowThresholds.by_series(thr, series)
+    return (
+        RowThresholds.of([thr])
+        if isinstance(thr, QCThresholds)
+        else RowThresholds.by_series(thr, series)
+    )
 
 
 def _as_times(times: npt.ArrayLike) -> IntArray:
@@ -254,8 +288,13 @@ class _Context:
         return _with_missing(flags, self.values)
 
 
-def _prepare(times: npt.ArrayLike, values: npt.ArrayLike, series: npt.ArrayLike,
-             thr: Thresholds, exclude: npt.ArrayLike | None) -> _Context:
+def _prepare(
+    times: npt.ArrayLike,
+    values: npt.ArrayLike,
+    series: npt.ArrayLike,
+    thr: Thresholds,
+    exclude: npt.ArrayLike | None,
+) -> _Context:
     t, v, s = _as_times(times), np.asarray(values, np.float64), np.asarray(series, np.int64)
     if not (t.ndim == v.ndim == s.ndim == 1 and t.size == v.size == s.size):
         raise ValueError(f"times, values, series: 1-D, one length; got {t.shape, v.shape, s.shape}")
@@ -263,9 +302,11 @@ def _prepare(times: npt.ArrayLike, values: npt.ArrayLike, series: npt.ArrayLike,
     disorder = (ds < 0) | ((ds == 0) & (dt <= 0))
     if disorder.any():
         i = int(np.argmax(disorder)) + 1
-        raise ValueError("readings must be sorted by (series, time), no time twice in a series: "
-                         f"reading {i} (series {s[i]}, time {t[i]}) follows "
-                         f"(series {s[i - 1]}, time {t[i - 1]})")
+        raise ValueError(
+            "readings must be sorted by (series, time), no time twice in a series: "
+            f"reading {i} (series {s[i]}, time {t[i]}) follows "
+            f"(series {s[i - 1]}, time {t[i - 1]})"
+        )
     rows, values = _row_thresholds(thr, s), v
     usable = ~np.isnan(v)
     if exclude is not None:
@@ -335,8 +376,9 @@ def _flat_line(c: _Context) -> FlagArray:
     d before k up to k lie within flat_tolerance (max − min ≤ tolerance): a range, not a
     chain of steps, so a slow drift is no flat line."""
     t, v, m = c.t, c.v, c.t.size
-    tol, after_suspect, after_fail = (c.thr.column(k, m) for k in (
-        "flat_tolerance", "flat_suspect_seconds", "flat_fail_seconds"))
+    tol, after_suspect, after_fail = (
+        c.thr.column(k, m) for k in ("flat_tolerance", "flat_suspect_seconds", "flat_fail_seconds")
+    )
     # Judged once the unbroken stretch could hold a flat line that long: too little
     # history (after a gap, short context) is NOT_EVALUATED, not a silent GOOD.
     with np.errstate(invalid="ignore"):  # NaN (test off) compares False
@@ -366,23 +408,41 @@ def _flat_line(c: _Context) -> FlagArray:
     return out
 
 
-def spike(times: npt.ArrayLike, values: npt.ArrayLike, series: npt.ArrayLike, thr: Thresholds,
-          *, exclude: npt.ArrayLike | None = None) -> FlagArray:
+def spike(
+    times: npt.ArrayLike,
+    values: npt.ArrayLike,
+    series: npt.ArrayLike,
+    thr: Thresholds,
+    *,
+    exclude: npt.ArrayLike | None = None,
+) -> FlagArray:
     """|value − mean of its two neighbours| > spike_fail FAIL, > spike_suspect SUSPECT;
     NOT_EVALUATED without a neighbour on each side or when `exclude`d from the context."""
     c = _prepare(times, values, series, thr, exclude)
     return c.scatter(_spike(c))
 
 
-def rate_of_change(times: npt.ArrayLike, values: npt.ArrayLike, series: npt.ArrayLike,
-                   thr: Thresholds, *, exclude: npt.ArrayLike | None = None) -> FlagArray:
+def rate_of_change(
+    times: npt.ArrayLike,
+    values: npt.ArrayLike,
+    series: npt.ArrayLike,
+    thr: Thresholds,
+    *,
+    exclude: npt.ArrayLike | None = None,
+) -> FlagArray:
     """SUSPECT when |Δvalue| per hour since the previous neighbour exceeds rate_per_hour."""
     c = _prepare(times, values, series, thr, exclude)
     return c.scatter(_rate_of_change(c))
 
 
-def flat_line(times: npt.ArrayLike, values: npt.ArrayLike, series: npt.ArrayLike,
-              thr: Thresholds, *, exclude: npt.ArrayLike | None = None) -> FlagArray:
+def flat_line(
+    times: npt.ArrayLike,
+    values: npt.ArrayLike,
+    series: npt.ArrayLike,
+    thr: Thresholds,
+    *,
+    exclude: npt.ArrayLike | None = None,
+) -> FlagArray:
     """FAIL / SUSPECT once flat (see _flat_line) for flat_fail / flat_suspect_seconds."""
     c = _prepare(times, values, series, thr, exclude)
     return c.scatter(_flat_line(c))
@@ -399,8 +459,10 @@ def data_flag_test(flags: npt.ArrayLike) -> FlagArray:
     qc = _DATA_FLAG_LUT[codes]
     if (bad := qc == 0).any():
         shown = ", ".join(repr(str(x)) for x in np.unique(arr[bad])[:5])
-        raise ValueError(f"unknown HJ 212 data flag(s) {shown} in {int(bad.sum())} "
-                         f"reading(s); known: {', '.join(DATA_FLAG_QC)}")
+        raise ValueError(
+            f"unknown HJ 212 data flag(s) {shown} in {int(bad.sum())} "
+            f"reading(s); known: {', '.join(DATA_FLAG_QC)}"
+        )
     return qc
 
 
@@ -434,8 +496,13 @@ class QCResult:
         return QCResult(*(getattr(self, f.name)[idx] for f in fields(self)))
 
 
-def run_qc(times: npt.ArrayLike, values: npt.ArrayLike, series: npt.ArrayLike,
-           thr: Thresholds, data_flags: npt.ArrayLike | None = None) -> QCResult:
+def run_qc(
+    times: npt.ArrayLike,
+    values: npt.ArrayLike,
+    series: npt.ArrayLike,
+    thr: Thresholds,
+    data_flags: npt.ArrayLike | None = None,
+) -> QCResult:
     """Every test over a sorted batch, combined by combine(); data_flags None: all N.
 
     A reading that fails gross range or its data flag is nobody's neighbour (a -9999 or a
@@ -463,8 +530,9 @@ class Readings:
     data_flags: npt.ArrayLike | None = None
 
 
-def qc_with_context(new: Readings, context: Readings | None,
-                    thr: QCThresholds | Mapping[int, QCThresholds]) -> QCResult:
+def qc_with_context(
+    new: Readings, context: Readings | None, thr: QCThresholds | Mapping[int, QCThresholds]
+) -> QCResult:
     """The new readings' results, in their order, QC'd among stored readings.
 
     context: stored readings of the same series, reaching required_context_seconds before
@@ -478,9 +546,18 @@ def qc_with_context(new: Readings, context: Readings | None,
     s = np.concatenate([np.asarray(p.series, np.int64).reshape(-1) for p in parts])
     if not t.size == v.size == s.size:
         raise ValueError("times, values and series differ in length")
-    flags = None if all(p.data_flags is None for p in parts) else np.concatenate([
-        np.full(np.size(p.values), "N") if p.data_flags is None
-        else np.asarray(p.data_flags).astype("U").reshape(-1) for p in parts])
+    flags = (
+        None
+        if all(p.data_flags is None for p in parts)
+        else np.concatenate(
+            [
+                np.full(np.size(p.values), "N")
+                if p.data_flags is None
+                else np.asarray(p.data_flags).astype("U").reshape(-1)
+                for p in parts
+            ]
+        )
+    )
     is_new = np.arange(t.size) < np.size(new.values)
     order = np.lexsort((is_new, t, s))  # by series, time; a revision after the stored value
     t, s, is_new = t[order], s[order], is_new[order]

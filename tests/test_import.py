@@ -52,7 +52,8 @@ def test_csv_import_keeps_good_values_and_reports_bad_lines(
         select(Reading).where(Reading.time == datetime(2025, 3, 1, 8, tzinfo=UTC))
     ).all()
     assert {(r.data_flag, r.below_detection, r.backfill) for r in maintenance} == {
-        ("M", True, True), ("N", False, True),
+        ("M", True, True),
+        ("N", False, True),
     }
 
     again = import_file(path, sessions, progress=False)

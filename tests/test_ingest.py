@@ -19,9 +19,11 @@ NOW = datetime.now(UTC).replace(microsecond=0)
 
 
 def at(hours_ago: float) -> str:
-    return (NOW - timedelta(hours=hours_ago)).astimezone(
-        datetime.now().astimezone().tzinfo
-    ).isoformat()
+    return (
+        (NOW - timedelta(hours=hours_ago))
+        .astimezone(datetime.now().astimezone().tzinfo)
+        .isoformat()
+    )
 
 
 def shanghai(hours_ago: float) -> str:
@@ -44,8 +46,9 @@ def post(client: httpx.Client, key: str, body: Any) -> httpx.Response:
 
 def stored(session: Session, station: Station) -> dict[tuple[str, datetime], Reading]:
     rows = session.scalars(select(Reading).where(Reading.station_id == station.id)).all()
-    return {(next(p.code for p in BY_CODE.values() if p.id == r.parameter_id), r.time): r
-            for r in rows}
+    return {
+        (next(p.code for p in BY_CODE.values() if p.id == r.parameter_id), r.time): r for r in rows
+    }
 
 
 def test_a_batch_is_stored_classified_and_answered(
@@ -62,7 +65,10 @@ def test_a_batch_is_stored_classified_and_answered(
     assert response.status_code == 200, response.text
     answer = response.json()
     assert (answer["accepted"], answer["duplicate"], answer["revised"], answer["refused"]) == (
-        6, 0, 0, 0,
+        6,
+        0,
+        0,
+        0,
     )
     first, second = answer["times"]
     assert first["items"]["nh3n"]["water_class"] == 3
@@ -86,9 +92,10 @@ def test_same_value_is_a_duplicate_and_another_value_a_revision(
 ) -> None:
     st, key = station
     t = shanghai(3)
-    assert post(client, key, {"readings": [{"time": t, "values": {"nh3n": 0.4}}]}).json()[
-        "accepted"
-    ] == 1
+    assert (
+        post(client, key, {"readings": [{"time": t, "values": {"nh3n": 0.4}}]}).json()["accepted"]
+        == 1
+    )
     again = post(client, key, {"readings": [{"time": t, "values": {"nh3n": 0.4}}]}).json()
     assert (again["accepted"], again["duplicate"], again["revised"]) == (0, 1, 0)
 
@@ -101,9 +108,12 @@ def test_same_value_is_a_duplicate_and_another_value_a_revision(
 
     # The same instant written with another offset is the same reading.
     utc = datetime.fromisoformat(t).astimezone(UTC).isoformat()
-    assert post(client, key, {"readings": [{"time": utc, "values": {"nh3n": 1.8}}]}).json()[
-        "duplicate"
-    ] == 1
+    assert (
+        post(client, key, {"readings": [{"time": utc, "values": {"nh3n": 1.8}}]}).json()[
+            "duplicate"
+        ]
+        == 1
+    )
 
 
 def test_bad_items_are_refused_one_by_one_and_good_ones_kept(
@@ -113,9 +123,17 @@ def test_bad_items_are_refused_one_by_one_and_good_ones_kept(
     future = (NOW + timedelta(hours=1)).isoformat()
     body = {
         "readings": [
-            {"time": shanghai(5), "values": {
-                "nh3n": 0.5, "xyz": 1, "tp": "abc", "codmn": -1, "ph": 15, "do": True,
-            }},
+            {
+                "time": shanghai(5),
+                "values": {
+                    "nh3n": 0.5,
+                    "xyz": 1,
+                    "tp": "abc",
+                    "codmn": -1,
+                    "ph": 15,
+                    "do": True,
+                },
+            },
             {"time": "2026-11-29T08:00:00", "values": {"nh3n": 0.5, "tp": 0.1}},
             {"time": future, "values": {"nh3n": 0.5}},
             {"time": shanghai(4), "values": {"tp": 0.1}, "flags": {"tp": "Q"}},
@@ -146,15 +164,17 @@ def test_bad_items_are_refused_one_by_one_and_good_ones_kept(
     assert list(stored(session, st)) == [("nh3n", datetime.fromisoformat(shanghai(5)))]
 
 
-def test_non_finite_numbers_are_refused(
-    client: httpx.Client, station: tuple[Station, str]
-) -> None:
+def test_non_finite_numbers_are_refused(client: httpx.Client, station: tuple[Station, str]) -> None:
     _, key = station
     # Python's JSON writes NaN and Infinity literals; some loggers do too.
-    body = json.dumps({"readings": [{"time": shanghai(1), "values": {"nh3n": float("nan"),
-                                                                      "tp": float("inf")}}]})
-    response = client.post("/api/v1/readings", content=body, headers={
-        "Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+    body = json.dumps(
+        {"readings": [{"time": shanghai(1), "values": {"nh3n": float("nan"), "tp": float("inf")}}]}
+    )
+    response = client.post(
+        "/api/v1/readings",
+        content=body,
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+    )
     assert response.status_code == 422
     reasons = [e["reason"] for e in response.json()["errors"]]
     assert len(reasons) == 2
@@ -168,8 +188,12 @@ def test_authentication_and_authorisation(
     body = {"readings": [{"time": shanghai(1), "values": {"nh3n": 0.5}}]}
     assert client.post("/api/v1/readings", json=body).status_code == 401
     assert post(client, "rw_wrong", body).status_code == 401
-    assert client.post("/api/v1/readings", json=body,
-                       headers={"Authorization": f"Basic {key}"}).status_code == 401
+    assert (
+        client.post(
+            "/api/v1/readings", json=body, headers={"Authorization": f"Basic {key}"}
+        ).status_code
+        == 401
+    )
     stations.add_station(seeded, code="ST-OTHER", section_code="S01", name="other")
     seeded.commit()
     forbidden = post(client, key, {**body, "station": "ST-OTHER"})
@@ -182,8 +206,11 @@ def test_oversized_bodies_and_batches_get_413(
 ) -> None:
     _, key = station
     big = b'{"readings": [' + b" " * settings.max_body_bytes + b"]}"
-    response = client.post("/api/v1/readings", content=big, headers={
-        "Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+    response = client.post(
+        "/api/v1/readings",
+        content=big,
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+    )
     assert response.status_code == 413
 
     def chunks() -> Any:
@@ -192,12 +219,17 @@ def test_oversized_bodies_and_batches_get_413(
             yield b" " * 1000
         yield b"]}"
 
-    streamed = client.post("/api/v1/readings", content=chunks(), headers={
-        "Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+    streamed = client.post(
+        "/api/v1/readings",
+        content=chunks(),
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+    )
     assert streamed.status_code == 413
 
-    many = {"readings": [{"time": shanghai(1), "values": {"nh3n": 0.5}}]
-            * (settings.max_batch_times + 1)}
+    many = {
+        "readings": [{"time": shanghai(1), "values": {"nh3n": 0.5}}]
+        * (settings.max_batch_times + 1)
+    }
     assert post(client, key, many).status_code == 413
 
 
@@ -205,10 +237,12 @@ def test_quality_control_flags_and_good_data_only_for_the_section_class(
     client: httpx.Client, session: Session, station: tuple[Station, str]
 ) -> None:
     st, key = station
-    body = {"readings": [
-        {"time": shanghai(2), "values": {"nh3n": 3.1, "tp": 0.1}, "flags": {"nh3n": "M"}},
-        {"time": shanghai(1), "values": {"nh3n": 150.0, "tp": 0.1}},
-    ]}
+    body = {
+        "readings": [
+            {"time": shanghai(2), "values": {"nh3n": 3.1, "tp": 0.1}, "flags": {"nh3n": "M"}},
+            {"time": shanghai(1), "values": {"nh3n": 150.0, "tp": 0.1}},
+        ]
+    }
     answer = post(client, key, body).json()
     maintenance, out_of_range = answer["times"]
     assert maintenance["items"]["nh3n"]["qc_flag"] == 4
@@ -236,14 +270,24 @@ def test_late_data_is_backfill(
     client: httpx.Client, session: Session, station: tuple[Station, str]
 ) -> None:
     st, key = station
-    answer = post(client, key, {"readings": [
-        {"time": shanghai(48), "values": {"nh3n": 1.9}},
-        {"time": shanghai(1), "values": {"nh3n": 0.3}},
-    ]}).json()
+    answer = post(
+        client,
+        key,
+        {
+            "readings": [
+                {"time": shanghai(48), "values": {"nh3n": 1.9}},
+                {"time": shanghai(1), "values": {"nh3n": 0.3}},
+            ]
+        },
+    ).json()
     assert [t["backfill"] for t in answer["times"]] == [True, False]
-    flags = session.execute(
-        text("SELECT backfill FROM readings WHERE station_id = :s ORDER BY time"), {"s": st.id}
-    ).scalars().all()
+    flags = (
+        session.execute(
+            text("SELECT backfill FROM readings WHERE station_id = :s ORDER BY time"), {"s": st.id}
+        )
+        .scalars()
+        .all()
+    )
     assert flags == [True, False]
 
 
@@ -260,5 +304,11 @@ def test_a_batch_with_nothing_good_is_422_and_stores_nothing(
 def test_the_envelope_must_be_a_batch(client: httpx.Client, station: tuple[Station, str]) -> None:
     _, key = station
     assert post(client, key, {"nope": []}).status_code == 422
-    assert client.post("/api/v1/readings", content=b"{not json", headers={
-        "Authorization": f"Bearer {key}", "Content-Type": "application/json"}).status_code == 422
+    assert (
+        client.post(
+            "/api/v1/readings",
+            content=b"{not json",
+            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+        ).status_code
+        == 422
+    )

@@ -28,8 +28,17 @@ def test_up_from_empty_down_to_base_and_up_again(empty_engine: Engine) -> None:
     assert migrate.current_revision(empty_engine) == migrate.head_revision()
     tables = set(inspect(empty_engine).get_table_names())
     assert {
-        "zones", "sections", "section_targets", "stations", "parameters", "readings",
-        "reading_revisions", "contacts", "incidents", "outbox", "mute_windows",
+        "zones",
+        "sections",
+        "section_targets",
+        "stations",
+        "parameters",
+        "readings",
+        "reading_revisions",
+        "contacts",
+        "incidents",
+        "outbox",
+        "mute_windows",
     } <= tables
 
     migrate.downgrade(empty_engine, "base")

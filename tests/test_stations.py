@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-import pytest
 import httpx
+import pytest
 from sqlalchemy.orm import Session
 
 from app.errors import Conflict, NotFound, Unauthorized

@@ -13,8 +13,7 @@ from sensors import qc
 from sensors.parameters import BY_CODE
 from sensors.qc import QCFlag, QCThresholds, Readings
 
-G, NE, S, F, M = (QCFlag.GOOD, QCFlag.NOT_EVALUATED, QCFlag.SUSPECT, QCFlag.FAIL,
-                  QCFlag.MISSING)
+G, NE, S, F, M = (QCFlag.GOOD, QCFlag.NOT_EVALUATED, QCFlag.SUSPECT, QCFlag.FAIL, QCFlag.MISSING)
 H = 3600
 NAN = math.nan
 
@@ -65,23 +64,26 @@ def test_unknown_override_key_and_code_raise_clearly() -> None:
         qc.resolve_thresholds("xx")
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    ({"suspect_min": -1.0}, "fail_min ≤ suspect_min"),
-    ({"spike_suspect": 3.0, "spike_fail": 2.0}, "spike_suspect ≤ spike_fail"),
-    ({"spike_suspect": None, "spike_fail": 2.0}, "spike_fail needs spike_suspect"),
-    ({"flat_suspect_seconds": 0.0}, "0.0 < flat_suspect_seconds"),
-    ({"rate_per_hour": NAN}, "rate_per_hour must be a number, not nan"),
-    ({"fail_min": None}, "fail_min is required"),
-])
-def test_inconsistent_thresholds_are_refused(change: dict[str, float | None],
-                                             message: str) -> None:
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"suspect_min": -1.0}, "fail_min ≤ suspect_min"),
+        ({"spike_suspect": 3.0, "spike_fail": 2.0}, "spike_suspect ≤ spike_fail"),
+        ({"spike_suspect": None, "spike_fail": 2.0}, "spike_fail needs spike_suspect"),
+        ({"flat_suspect_seconds": 0.0}, "0.0 < flat_suspect_seconds"),
+        ({"rate_per_hour": NAN}, "rate_per_hour must be a number, not nan"),
+        ({"fail_min": None}, "fail_min is required"),
+    ],
+)
+def test_inconsistent_thresholds_are_refused(change: dict[str, float | None], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         qc.DEFAULT_THRESHOLDS["tp"].with_overrides(**change)
 
 
 def test_required_context_covers_the_longest_flat_line_and_a_gap() -> None:
-    thr = QCThresholds(0, 1, flat_suspect_seconds=5 * H, flat_fail_seconds=9 * H,
-                       max_gap_seconds=2 * H)
+    thr = QCThresholds(
+        0, 1, flat_suspect_seconds=5 * H, flat_fail_seconds=9 * H, max_gap_seconds=2 * H
+    )
     assert qc.required_context_seconds(thr) == 11 * H
 
 
@@ -107,8 +109,12 @@ def test_spike_skips_missing_values_but_not_gaps() -> None:
     t, v, s = hourly([0, 5, 0])
     t[2] = t[1] + 13 * H  # default max gap is 12 h
     same(qc.spike(t, v, s, SPIKE), NE, NE, NE)
-    same(qc.spike(*hourly([0, 5, 0]), SPIKE.with_overrides(spike_suspect=None,
-                                                           spike_fail=None)), NE, NE, NE)
+    same(
+        qc.spike(*hourly([0, 5, 0]), SPIKE.with_overrides(spike_suspect=None, spike_fail=None)),
+        NE,
+        NE,
+        NE,
+    )
 
 
 def test_rate_of_change_is_per_hour_and_resets_on_gaps() -> None:
@@ -120,8 +126,9 @@ def test_rate_of_change_is_per_hour_and_resets_on_gaps() -> None:
     same(qc.rate_of_change(*hourly([0, 0.9, 2.0], step=60), thr), NE, G, S)
 
 
-FLAT = QCThresholds(-100, 100, flat_tolerance=0.0, flat_suspect_seconds=3 * H,
-                    flat_fail_seconds=5 * H)
+FLAT = QCThresholds(
+    -100, 100, flat_tolerance=0.0, flat_suspect_seconds=3 * H, flat_fail_seconds=5 * H
+)
 
 
 def test_flat_line_counts_time_not_readings() -> None:
@@ -154,8 +161,10 @@ def test_flat_line_tolerance_is_a_range_not_a_chain() -> None:
 # data flags --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("letter", "flag"), [
-    ("N", G), ("S", S), ("T", S), ("F", F), ("M", F), ("C", F), ("D", F), ("B", F)])
+@pytest.mark.parametrize(
+    ("letter", "flag"),
+    [("N", G), ("S", S), ("T", S), ("F", F), ("M", F), ("C", F), ("D", F), ("B", F)],
+)
 def test_data_flags(letter: str, flag: QCFlag) -> None:
     same(qc.data_flag_test(np.array([letter, "N"])), flag, G)
     same(qc.data_flag_test([letter.encode()]), flag)
@@ -238,9 +247,18 @@ def test_input_contract() -> None:
 
 # ingest: context + new ---------------------------------------------------------------------
 
-THR = {1: QCThresholds(0, 100, spike_suspect=2, spike_fail=5, rate_per_hour=4,
-                       flat_suspect_seconds=3 * H, flat_fail_seconds=6 * H),
-       2: QCThresholds(0, 100, spike_suspect=1, rate_per_hour=1)}
+THR = {
+    1: QCThresholds(
+        0,
+        100,
+        spike_suspect=2,
+        spike_fail=5,
+        rate_per_hour=4,
+        flat_suspect_seconds=3 * H,
+        flat_fail_seconds=6 * H,
+    ),
+    2: QCThresholds(0, 100, spike_suspect=1, rate_per_hour=1),
+}
 
 
 def test_context_gives_history_and_only_new_flags_come_back() -> None:
@@ -267,12 +285,16 @@ def test_revised_value_replaces_the_stored_one_and_backfill_has_both_sides() -> 
 @settings(max_examples=60, deadline=None)
 def test_context_equals_qc_of_the_merged_batch(data: st.DataObject) -> None:
     t, v, s, _ = data.draw(batches())
-    is_new = np.array(data.draw(st.lists(st.booleans(), min_size=t.size, max_size=t.size)),
-                      dtype=bool)
-    flags = np.array(data.draw(st.lists(st.sampled_from("NNNSC"), min_size=t.size,
-                                        max_size=t.size)), dtype="U1")
-    thr = {int(i): QCThresholds(-10, 10, spike_suspect=1, rate_per_hour=2,
-                                flat_suspect_seconds=2 * H) for i in np.unique(s)}
+    is_new = np.array(
+        data.draw(st.lists(st.booleans(), min_size=t.size, max_size=t.size)), dtype=bool
+    )
+    flags = np.array(
+        data.draw(st.lists(st.sampled_from("NNNSC"), min_size=t.size, max_size=t.size)), dtype="U1"
+    )
+    thr = {
+        int(i): QCThresholds(-10, 10, spike_suspect=1, rate_per_hour=2, flat_suspect_seconds=2 * H)
+        for i in np.unique(s)
+    }
     shuffle = np.random.default_rng(0).permutation(int(is_new.sum()))
     new = Readings(*(x[is_new][shuffle] for x in (t, v, s, flags)))
     ctx = Readings(*(x[~is_new] for x in (t, v, s, flags)))
@@ -285,8 +307,9 @@ def test_context_equals_qc_of_the_merged_batch(data: st.DataObject) -> None:
 # vectorised == a plain per-series loop -----------------------------------------------------
 
 
-def reference(t: np.ndarray, v: np.ndarray, s: np.ndarray, excl: np.ndarray,
-              thr: Mapping[int, QCThresholds]) -> tuple[list[int], list[int], list[int]]:
+def reference(
+    t: np.ndarray, v: np.ndarray, s: np.ndarray, excl: np.ndarray, thr: Mapping[int, QCThresholds]
+) -> tuple[list[int], list[int], list[int]]:
     n = len(v)
     spike, rate, flat = [int(NE)] * n, [int(NE)] * n, [int(NE)] * n
     for i in range(n):
@@ -301,8 +324,13 @@ def reference(t: np.ndarray, v: np.ndarray, s: np.ndarray, excl: np.ndarray,
             nxt = idx[p + 1] if p + 1 < len(idx) and t[idx[p + 1]] - t[i] <= gap else None
             if prev is not None and nxt is not None and th.spike_suspect is not None:
                 dev = abs(v[i] - (v[prev] + v[nxt]) / 2.0)
-                spike[i] = int(F if th.spike_fail is not None and dev > th.spike_fail
-                               else S if dev > th.spike_suspect else G)
+                spike[i] = int(
+                    F
+                    if th.spike_fail is not None and dev > th.spike_fail
+                    else S
+                    if dev > th.spike_suspect
+                    else G
+                )
             if prev is not None and th.rate_per_hour is not None:
                 r = abs(v[i] - v[prev]) / max((t[i] - t[prev]) / 3600.0, 1.0)
                 rate[i] = int(S if r > th.rate_per_hour else G)
@@ -322,8 +350,13 @@ def reference(t: np.ndarray, v: np.ndarray, s: np.ndarray, excl: np.ndarray,
                 earliest = q
             lasted = t[i] - t[idx[earliest]]
             fail = th.flat_fail_seconds
-            flat[i] = int(F if fail is not None and lasted >= fail
-                          else S if lasted >= th.flat_suspect_seconds else G)
+            flat[i] = int(
+                F
+                if fail is not None and lasted >= fail
+                else S
+                if lasted >= th.flat_suspect_seconds
+                else G
+            )
     return spike, rate, flat
 
 
@@ -336,8 +369,9 @@ def batches(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
     ts, vs, ss = [], [], []
     for sid in draw(st.lists(st.integers(-3, 40), unique=True, min_size=1, max_size=4)):
         k = draw(st.integers(0, 30))
-        steps = draw(st.lists(st.sampled_from([60, H, H, 2 * H, 4 * H, 13 * H]),
-                              min_size=k, max_size=k))
+        steps = draw(
+            st.lists(st.sampled_from([60, H, H, 2 * H, 4 * H, 13 * H]), min_size=k, max_size=k)
+        )
         ts.append(draw(st.integers(0, 10**9)) + np.cumsum(steps, dtype=np.int64))
         vs.append(np.array(draw(st.lists(VALUES, min_size=k, max_size=k)), dtype=float))
         ss.append(np.full(k, sid))
@@ -356,16 +390,23 @@ def thresholds(draw: st.DrawFn) -> QCThresholds:
     sp_fail = None if sp is None else draw(st.one_of(st.none(), st.sampled_from([sp, sp + 1])))
     fs = draw(st.one_of(st.none(), st.sampled_from([60, H, 2 * H, 5 * H])))
     ff = None if fs is None else draw(st.one_of(st.none(), st.sampled_from([fs, 3 * fs])))
-    return QCThresholds(-10, 10, spike_suspect=sp, spike_fail=sp_fail, rate_per_hour=draw(maybe),
-                        flat_tolerance=draw(st.sampled_from([0.0, 0.1, 0.25, 0.5, 1.0])),
-                        flat_suspect_seconds=fs, flat_fail_seconds=ff,
-                        max_gap_seconds=draw(st.sampled_from([H, 4 * H, 12 * H])))
+    return QCThresholds(
+        -10,
+        10,
+        spike_suspect=sp,
+        spike_fail=sp_fail,
+        rate_per_hour=draw(maybe),
+        flat_tolerance=draw(st.sampled_from([0.0, 0.1, 0.25, 0.5, 1.0])),
+        flat_suspect_seconds=fs,
+        flat_fail_seconds=ff,
+        max_gap_seconds=draw(st.sampled_from([H, 4 * H, 12 * H])),
+    )
 
 
 @given(batches(), st.data())
 @settings(max_examples=300, deadline=None)
 def test_vectorised_tests_match_a_per_series_loop(
-        batch: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], data: st.DataObject
+    batch: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], data: st.DataObject
 ) -> None:
     t, v, s, excl = batch
     thr = {int(i): data.draw(thresholds()) for i in np.unique(s)}
