@@ -7,6 +7,7 @@ none opens an incident twice; escalation claims incidents with SKIP LOCKED.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
@@ -22,8 +24,10 @@ from alerts import notifier
 from alerts.incidents import Change, Severity, State, Subject
 from alerts.models import AlertRule, EvaluatorState, Incident
 from alerts.rules import Persistence, Rule, RuleConfig, Series, judge, worst
-from app.ingest.service import SHANGHAI, binding_target
-from app.models import Section, SectionTarget, Station
+from app.catalogue.service import targets_in_force
+from app.ingest.service import SHANGHAI
+from app.models import Section, Station
+from sensors import gb3838
 from sensors.parameters import BY_ID, Direction
 
 log = logging.getLogger(__name__)
@@ -87,49 +91,58 @@ def _try_lock(session: Session, key: int) -> bool:
 
 
 def _series(session: Session, section_ids: list[int], now: datetime) -> dict[int, list[Series]]:
-    """Each section's stations' recent QC-good series, values pivoted by time."""
+    """Each section's stations' recent QC-good series, evaluated in one vectorised call."""
     rows = session.execute(READINGS_SQL, {"sections": section_ids, "since": now - LOOKBACK}).all()
+    if not rows:
+        return {}
     stations = {
         s.id: s for s in session.scalars(select(Station).where(Station.section_id.in_(section_ids)))
     }
     sections = {
         s.id: s for s in session.scalars(select(Section).where(Section.id.in_(section_ids)))
     }
-    year = now.astimezone(SHANGHAI).year
-    stretch = dict(
-        session.execute(
-            select(SectionTarget.section_id, SectionTarget.stretch_class).where(
-                SectionTarget.section_id.in_(section_ids), SectionTarget.year == year
-            )
-        ).all()
-    )
-    by_station: dict[int, list[tuple[int, int, float]]] = defaultdict(list)
-    for station_id, t, parameter_id, value in rows:
-        by_station[station_id].append((t, parameter_id, value))
+    targets = targets_in_force(session, section_ids, now.astimezone(SHANGHAI).year)
+
+    # Plain tuples: numpy would probe each Row for array interfaces, slowly.
+    table = np.array([tuple(r) for r in rows], dtype=np.float64)  # station, time, pid, value
+    station, t = table[:, 0].astype(np.int64), table[:, 1].astype(np.int64)
+    parameter, value = table[:, 2].astype(np.int64), table[:, 3]
+    # Sorted by station and time: a new evaluated row wherever either changes.
+    starts = np.r_[True, (station[1:] != station[:-1]) | (t[1:] != t[:-1])]
+    row = np.cumsum(starts) - 1
+    row_station, row_time = station[starts], t[starts]
+    values: dict[str, npt.NDArray[np.float64]] = {}
+    for pid in np.unique(parameter):
+        if BY_ID[int(pid)].direction is Direction.NONE:
+            continue
+        column = np.full(row_time.size, np.nan)
+        mask = parameter == pid
+        column[row[mask]] = value[mask]
+        values[BY_ID[int(pid)].code] = column
+
+    section_of = {sid: stations[sid].section_id for sid in np.unique(row_station).tolist()}
+    row_section = np.array([section_of[s] for s in row_station.tolist()])
+    lake = np.array([sections[s].waterbody == "lake" for s in row_section.tolist()])
+    binding = np.array([targets.get(s, (0, None))[0] for s in row_section.tolist()])
+    evaluation = gb3838.evaluate(values, waterbody=lake, target=binding.astype(np.int8))
 
     out: dict[int, list[Series]] = defaultdict(list)
-    for station_id, readings in by_station.items():
-        station = stations[station_id]
-        section = sections[station.section_id]
-        arr = np.array(readings, dtype=np.float64)
-        times, at = np.unique(arr[:, 0].astype(np.int64), return_inverse=True)
-        values = {}
-        for pid in np.unique(arr[:, 1]).astype(int):
-            if BY_ID[pid].direction is Direction.NONE:
-                continue
-            column = np.full(times.size, np.nan)
-            mask = arr[:, 1] == pid
-            column[at[mask]] = arr[mask, 2]
-            values[BY_ID[pid].code] = column
+    bounds = np.flatnonzero(np.r_[True, row_station[1:] != row_station[:-1], True])
+    for start, stop in itertools.pairwise(bounds.tolist()):
+        station_row = stations[int(row_station[start])]
+        section = sections[station_row.section_id]
+        binding_class, stretch = targets.get(section.id, (0, None))
         out[section.id].append(
             Series(
-                station_id=station_id,
-                station_code=station.code,
-                times=times,
-                values=values,
+                station_id=station_row.id,
+                station_code=station_row.code,
+                times=row_time[start:stop],
+                values={code: column[start:stop] for code, column in values.items()},
                 waterbody=section.waterbody,
-                binding=binding_target(session, section.id, year) or 0,
-                stretch=stretch.get(section.id) or 0,
+                binding=binding_class or 0,
+                stretch=stretch or 0,
+                evaluation=evaluation,
+                first_row=start,
             )
         )
     return out
@@ -184,8 +197,6 @@ def _current(series: list[Series]) -> dict[str, Any]:
     latest = max(series, key=lambda s: s.times[-1], default=None)
     if latest is None:
         return {}
-    from sensors import gb3838
-
     ev = gb3838.evaluate({c: v[-1:] for c, v in latest.values.items()}, waterbody=latest.waterbody)
     return {"class": int(ev.water_class[0]), "time": int(latest.times[-1])}
 

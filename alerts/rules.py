@@ -48,7 +48,11 @@ class RuleConfig:
 
 @dataclass(frozen=True, slots=True)
 class Series:
-    """One station's evaluated times, oldest first."""
+    """One station's evaluated times, oldest first.
+
+    The evaluation is shared by every station judged together (one vectorised call for
+    all of them): this station's times are its rows [first_row, first_row + len(times)).
+    """
 
     station_id: int
     station_code: str
@@ -57,6 +61,12 @@ class Series:
     waterbody: str
     binding: int  # this year's binding target class, 0 when the plan sets none
     stretch: int  # this year's stretch (力争) class, 0 when none
+    evaluation: gb3838.Evaluation
+    first_row: int
+
+    @property
+    def rows(self) -> slice:
+        return slice(self.first_row, self.first_row + self.times.size)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +122,7 @@ def _details(
     worst = max(items, key=badness, default=None)
     details: dict[str, Any] = {
         "station": series.station_code,
-        "time": int(series.times[-1] if mean_over_s else series.times[row]),
+        "time": int(series.times[-1]),
         "class": int(ev.water_class[row]),
         "target": series.binding or None,
         "stretch": series.stretch or None,
@@ -146,18 +156,20 @@ def judge(config: RuleConfig, series: Series) -> Verdict | None:
             _details(series, ev, 0, mean_over_s=config.window_s),
         )
 
-    ev = _evaluate(series, series.values)
-    severities = severity_of(config.rule, ev.water_class, series.binding, series.stretch)
+    ev = series.evaluation
+    severities = severity_of(
+        config.rule, ev.water_class[series.rows], series.binding, series.stretch
+    )
     needed = config.consecutive if config.persistence is Persistence.CONSECUTIVE else 1
     if severities.size < needed or (severities[-needed:] == 0).any():
         return None
     # N in a row: the mildest of them is what has persisted.
     severity = int(severities[-needed:].min())
-    last = severities.size - 1
+    last = series.rows.stop - 1
     return Verdict(
         Severity(severity),
         int(ev.water_class[last]),
-        int(series.times[last]),
+        int(series.times[-1]),
         _details(series, ev, last),
     )
 

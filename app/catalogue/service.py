@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from importlib import resources
 from typing import Any
@@ -36,6 +36,36 @@ def get_section(session: Session, code: str) -> Section:
     if section is None:
         raise NotFound(f"no section {code!r}")
     return section
+
+
+def targets_in_force(
+    session: Session, section_ids: Iterable[int], year: int
+) -> dict[int, tuple[int, int | None]]:
+    """(binding, stretch) class per section for `year`.
+
+    The plan sets targets for 2021–2023; after its last year the last targets hold (the
+    plan asks to keep them: 稳定), and before its first year the first ones apply.
+    """
+    rows = session.execute(
+        select(
+            SectionTarget.section_id,
+            SectionTarget.year,
+            SectionTarget.binding_class,
+            SectionTarget.stretch_class,
+        )
+        .where(SectionTarget.section_id.in_(list(section_ids)))
+        .order_by(SectionTarget.section_id, SectionTarget.year)
+    ).all()
+    out: dict[int, tuple[int, int | None]] = {}
+    for section_id, target_year, binding, stretch in rows:
+        if section_id not in out or target_year <= year:
+            out[section_id] = (binding, stretch)
+    return out
+
+
+def binding_target(session: Session, section_id: int, year: int) -> int | None:
+    found = targets_in_force(session, [section_id], year).get(section_id)
+    return found[0] if found else None
 
 
 def list_zones(session: Session) -> Sequence[Zone]:

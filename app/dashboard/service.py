@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session
 
 from app.catalogue import service as catalogue
+from app.catalogue.service import binding_target
 from app.dashboard import queries
 from app.dashboard.schemas import (
     Bucket,
@@ -27,7 +28,6 @@ from app.dashboard.schemas import (
     StatusOut,
 )
 from app.errors import BadRequest
-from app.ingest.service import binding_target
 from app.models import Section, Station
 from app.stations import service as stations
 from sensors import gb3838

@@ -10,12 +10,13 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import select, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from app.catalogue import service as catalogue
 from app.ingest import store
 from app.ingest.validate import EPOCH, Parsed, Refusal
-from app.models import SectionTarget, Station
+from app.models import Station
 from sensors import gb3838
 from sensors.parameters import BY_ID, Direction
 from sensors.qc import QCFlag, QCThresholds, Readings, qc_with_context, required_context_seconds
@@ -51,19 +52,6 @@ class IngestResult:
     refused: int
     errors: list[Refusal]
     times: list[TimeResult]
-
-
-def binding_target(session: Session, section_id: int, year: int) -> int | None:
-    """The binding class for `year`; after the plan's last year its last target holds."""
-    rows = session.execute(
-        select(SectionTarget.year, SectionTarget.binding_class)
-        .where(SectionTarget.section_id == section_id)
-        .order_by(SectionTarget.year)
-    ).all()
-    if not rows:
-        return None
-    in_force = [binding for y, binding in rows if y <= year]
-    return in_force[-1] if in_force else rows[0][1]
 
 
 def station_thresholds(
@@ -139,8 +127,9 @@ def evaluate_times(
         column[at[mask]] = cols["value"][mask]
         values[code] = column
     years = [(EPOCH + timedelta(microseconds=int(t))).astimezone(SHANGHAI).year for t in times]
-    targets = [binding_target(session, station.section_id, y) for y in sorted(set(years))]
-    target_of = dict(zip(sorted(set(years)), targets, strict=True))
+    target_of = {
+        y: catalogue.binding_target(session, station.section_id, y) for y in sorted(set(years))
+    }
     per_time = [target_of[y] for y in years]
     target_array = np.array([t or 0 for t in per_time], dtype=np.int8)
     evaluation = gb3838.evaluate(

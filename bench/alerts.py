@@ -1,0 +1,221 @@
+"""Alert latency: from the ingest response of an offending reading to the webhook's receipt.
+
+    python bench/alerts.py [--database-url URL] [--stations 1000] [--alerts 200]
+
+Starts `riverwatch serve` (scheduler on) as its own process on a fresh database, a
+webhook receiver in this process, and 1,000 stations posting ordinary readings in the
+background. Then, again and again, one station posts a class-V reading; the time from
+its 200 to the receiver getting the alert is one sample. Between alerts the section
+recovers (hold 0) so the next offending reading opens a new incident. Prints p50/p99
+with the number of samples; the baseline in the same run is the round trip of a plain
+ingest post (what any alert must at least cost).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import numpy as np
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from alerts import contacts
+from alerts.channels.webhook import new_secret
+from alerts.models import AlertRule
+from app import migrate
+from app.catalogue import service as catalogue
+from app.db import make_engine
+from app.stations import service as stations
+from bench.ingest import fresh_database, start_service
+
+
+class Receiver(ThreadingHTTPServer):
+    """Records (section code, type, receipt time) of every webhook it gets."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[str, str, float]] = []
+        self.lock = threading.Lock()
+        self.arrived = threading.Condition(self.lock)
+        super().__init__(("127.0.0.1", 0), Handler)
+
+
+class Handler(BaseHTTPRequestHandler):
+    server: Receiver
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["content-length"]))
+        at = time.perf_counter()
+        self.send_response(200)
+        self.end_headers()
+        event = json.loads(body)
+        section = event["data"].get("details", {}).get("station", "")
+        with self.server.arrived:
+            self.server.received.append((section, event["type"], at))
+            self.server.arrived.notify_all()
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+def setup(url: str, n_stations: int, hook: str) -> list[tuple[str, str, str]]:
+    """Stations (code, section code, key); one tier-1 contact per section, by webhook."""
+    engine = make_engine(url, pool_size=1)
+    migrate.upgrade(engine)
+    out = []
+    with Session(engine) as session, session.begin():
+        catalogue.sync_parameters(session)
+        catalogue.seed_plan(session)
+        # Recover at once, remind never: each offending reading is a fresh alert.
+        session.execute(update(AlertRule).values(hold_s=0, repeat_s=86400))
+        for i in range(1, 19):
+            section = f"S{i:02d}"
+            chief = contacts.create_contact(
+                session, name=f"bench {section}", level="village", phone=None
+            )
+            contacts.assign(session, section, chief.id, 1)
+            contacts.add_webhook(session, chief.id, hook, secret=new_secret())
+        for i in range(n_stations):
+            section = f"S{1 + i % 18:02d}"
+            station, key = stations.add_station(
+                session,
+                code=f"B{i:04d}",
+                section_code=section,
+                name=f"bench {i}",
+                reporting_interval_s=3600,
+            )
+            # The bench jumps between clean and class-V values in a second, which QC's
+            # spike and rate tests rightly call suspect; latency is what is measured here.
+            station.qc_overrides = {
+                "nh3n": {"rate_per_hour": None, "spike_suspect": None, "spike_fail": None}
+            }
+            out.append((station.code, section, key))
+    engine.dispose()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--stations", type=int, default=1000)
+    parser.add_argument("--alerts", type=int, default=200)
+    parser.add_argument("--background-rate", type=float, default=50.0, help="posts/s")
+    parser.add_argument("--port", type=int, default=8766)
+    args = parser.parse_args()
+
+    receiver = Receiver()
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    hook = f"http://127.0.0.1:{receiver.server_address[1]}/hook"
+    url = fresh_database(args.database_url, "riverwatch_bench_alerts")
+    fleet = setup(url, args.stations, hook)
+    env_extra = {"RIVERWATCH_QUIET_HOURS": "", "RIVERWATCH_EVALUATE_INTERVAL_S": "15"}
+    os.environ.update(env_extra)
+    proc = start_service(url, args.port)
+    base = f"http://127.0.0.1:{args.port}"
+    stop = threading.Event()
+    clock = [datetime.now(UTC) - timedelta(hours=6)]
+
+    def background() -> None:
+        """Every station posting ordinary class-II readings, round robin."""
+        client = httpx.Client(base_url=base, timeout=30, trust_env=False)
+        i = 0
+        while not stop.is_set():
+            _, _, key = fleet[i % len(fleet)]
+            t = clock[0] + timedelta(seconds=i // len(fleet))
+            client.post(
+                "/api/v1/readings",
+                headers={"Authorization": f"Bearer {key}"},
+                json={
+                    "readings": [
+                        {"time": t.isoformat(), "values": {"nh3n": 0.3, "tp": 0.05, "do": 7.0}}
+                    ]
+                },
+            )
+            i += 1
+            time.sleep(1 / args.background_rate)
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(background)
+        client = httpx.Client(base_url=base, timeout=30, trust_env=False)
+        try:
+            samples, baseline = [], []
+            for n in range(args.alerts):
+                # Consecutive alerts fall on different sections (station i is on S(i % 18)).
+                code, section, key = fleet[n % len(fleet)]
+                t = datetime.now(UTC) - timedelta(seconds=1)
+                headers = {"Authorization": f"Bearer {key}"}
+                t0 = time.perf_counter()
+                r = client.post(
+                    "/api/v1/readings",
+                    headers=headers,
+                    json={"readings": [{"time": t.isoformat(), "values": {"nh3n": 2.5}}]},
+                )
+                responded = time.perf_counter()
+                r.raise_for_status()
+                baseline.append(responded - t0)
+                with receiver.arrived:
+                    got = receiver.arrived.wait_for(
+                        lambda code=code: any(
+                            s == code and kind == "alert.class_v"
+                            for s, kind, _ in receiver.received
+                        ),
+                        timeout=30,
+                    )
+                    arrived = [
+                        a
+                        for s, kind, a in receiver.received
+                        if s == code and kind == "alert.class_v"
+                    ]
+                    receiver.received.clear()
+                if not got:
+                    print(f"alert {n} for {code} ({section}) not received within 30 s")
+                    continue
+                samples.append(arrived[0] - responded)
+                # The section recovers: the next offence there opens a new incident.
+                client.post(
+                    "/api/v1/readings",
+                    headers=headers,
+                    json={
+                        "readings": [
+                            {
+                                "time": (t + timedelta(milliseconds=500)).isoformat(),
+                                "values": {"nh3n": 0.3},
+                            }
+                        ]
+                    },
+                )
+                time.sleep(0.2)
+        finally:
+            stop.set()
+            proc.terminate()
+            proc.wait(timeout=30)
+
+    ms = np.array(samples) * 1000
+    base_ms = np.array(baseline) * 1000
+    print(
+        f"{args.stations} stations; {len(samples)} of {args.alerts} alerts received; "
+        f"background {args.background_rate:.0f} posts/s"
+    )
+    print(
+        f"ingest response → webhook receipt: p50 {np.percentile(ms, 50):.0f} ms, "
+        f"p99 {np.percentile(ms, 99):.0f} ms, max {ms.max():.0f} ms (goal p99 ≤ 2000 ms)"
+    )
+    print(
+        f"baseline, the ingest post itself: p50 {np.percentile(base_ms, 50):.0f} ms, "
+        f"p99 {np.percentile(base_ms, 99):.0f} ms"
+    )
+
+
+if __name__ == "__main__":
+    main()
