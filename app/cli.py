@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 import sys
 from collections.abc import Iterator
@@ -79,6 +80,14 @@ def serve(
             "a local SMS stand-in and webhook receiver"
         ),
     ] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="server processes; each runs the scheduler too (replicas coordinate through "
+            "the database)",
+        ),
+    ] = 1,
 ) -> None:
     """Serve the API and the scheduler; migrates the database to head first."""
     import uvicorn
@@ -86,9 +95,12 @@ def serve(
     from app.main import create_app
 
     settings = get_settings()
+    if demo and workers > 1:
+        raise typer.BadParameter("--demo runs in one process; leave out --workers")
     with database(settings) as ready, contextlib.ExitStack() as demo_stack:
-        assert ready.database_url is not None
-        engine = make_engine(ready.database_url, pool_size=2)
+        url = ready.database_url
+        assert url is not None
+        engine = make_engine(url, pool_size=2)
         upgrade_database(engine, ready)
         feed = None
         if demo:
@@ -112,7 +124,18 @@ def serve(
             # Ack links in the demo's messages should open on this very server.
             ready = ready.model_copy(update={"public_url": f"http://{host}:{port}"})
         app = create_app(ready)
-        if feed is None:
+        if feed is None and workers > 1:
+            # Worker processes build their app from the environment: hand them the database.
+            os.environ["RIVERWATCH_DATABASE_URL"] = url
+            uvicorn.run(
+                "app.main:create_app",
+                factory=True,
+                host=host,
+                port=port,
+                workers=workers,
+                log_level="info",
+            )
+        elif feed is None:
             uvicorn.run(app, host=host, port=port, log_level="info")
         else:
             from app.demo import serve_demo

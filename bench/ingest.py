@@ -13,6 +13,7 @@ process's peak memory (VmHWM).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -49,10 +50,10 @@ def fresh_database(server_url: str, name: str) -> str:
     return f"{base}/{name}"
 
 
-def start_service(url: str, port: int) -> subprocess.Popen[bytes]:
+def start_service(url: str, port: int, workers: int = 1) -> subprocess.Popen[bytes]:
     env = {**os.environ, "RIVERWATCH_DATABASE_URL": url, "RIVERWATCH_DB_POOL_SIZE": "20"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "app", "serve", "--port", str(port)],
+        [sys.executable, "-m", "app", "serve", "--port", str(port), "--workers", str(workers)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -89,18 +90,21 @@ def post_batches(base: str, keys: list[str], batches: int, clients: int, days_ag
     # Every batch is new data: its own station and time range, so all rows are inserted.
     start = datetime.now(UTC) - timedelta(days=days_ago)
     step = timedelta(minutes=TIMES_PER_BATCH)
+    # Encoded up front: the clients share the machine with the service, and their JSON
+    # encoding is not the service's cost.
     bodies = [
-        (keys[i % len(keys)], batch_body(start + step * (i // len(keys)), rng))
+        (keys[i % len(keys)], json.dumps(batch_body(start + step * (i // len(keys)), rng)).encode())
         for i in range(batches)
     ]
     local = threading.local()
 
-    def send(item: tuple[str, dict[str, object]]) -> None:
+    def send(item: tuple[str, bytes]) -> None:
         client = getattr(local, "client", None)
         if client is None:
             client = local.client = httpx.Client(base_url=base, timeout=60, trust_env=False)
         key, body = item
-        r = client.post("/api/v1/readings", json=body, headers={"Authorization": f"Bearer {key}"})
+        headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+        r = client.post("/api/v1/readings", content=body, headers=headers)
         answer = r.json()
         if r.status_code != 200 or answer["accepted"] != TIMES_PER_BATCH * len(PARAMS):
             raise RuntimeError(f"{r.status_code}: {str(answer)[:300]}")
@@ -195,11 +199,17 @@ def steady_latency(base: str, key: str, rate: float, seconds: float) -> tuple[fl
     return float(np.percentile(ms, 50)), float(np.percentile(ms, 99)), len(ms)
 
 
-def peak_memory_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    return -1
+def peak_memory_kib(pid: int) -> list[int]:
+    """VmHWM of the service process and of each of its worker processes."""
+    import psutil
+
+    pids = [pid, *(c.pid for c in psutil.Process(pid).children(recursive=True))]
+    peaks = []
+    for p in pids:
+        for line in Path(f"/proc/{p}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                peaks.append(int(line.split()[1]))
+    return peaks
 
 
 def main() -> None:
@@ -211,6 +221,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--workers", type=int, default=2, help="service processes (2 cores)")
     args = parser.parse_args()
 
     url = fresh_database(args.database_url, "riverwatch_bench")
@@ -238,7 +249,7 @@ def main() -> None:
         f"{args.clients} clients"
     )
 
-    proc = start_service(url, args.port)
+    proc = start_service(url, args.port, args.workers)
     base = f"http://127.0.0.1:{args.port}"
     try:
         post_batches(base, keys[:-1], max(4, args.batches // 20), args.clients, 30)  # warm-up
@@ -255,7 +266,9 @@ def main() -> None:
             f"single-reading posts at {args.rate:.0f}/s for {args.seconds:.0f} s "
             f"({count} posts): p50 {p50:.1f} ms, p99 {p99:.1f} ms"
         )
-        print(f"service peak memory (VmHWM): {peak_memory_kib(proc.pid) / 1024:.0f} MiB")
+        peaks = [kib / 1024 for kib in peak_memory_kib(proc.pid)]
+        each = ", ".join(f"{mib:.0f}" for mib in peaks)
+        print(f"service peak memory (VmHWM): {sum(peaks):.0f} MiB in all ({each} MiB per process)")
     finally:
         proc.terminate()
         proc.wait(timeout=30)

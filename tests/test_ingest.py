@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from app.ingest.schemas import IngestOut
 from app.models import Reading, ReadingRevision, Station
 from app.stations import service as stations
 from sensors.parameters import BY_CODE
@@ -64,6 +65,7 @@ def test_a_batch_is_stored_classified_and_answered(
     response = post(client, key, body)
     assert response.status_code == 200, response.text
     answer = response.json()
+    IngestOut.model_validate(answer)  # the documented shape, field for field
     assert (answer["accepted"], answer["duplicate"], answer["revised"], answer["refused"]) == (
         6,
         0,

@@ -24,12 +24,30 @@ from sensors.qc import resolve_thresholds as qc_thresholds
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
+# A batch's QC context: the stored readings of its series around it. Before and after
+# the batch's span at most CONTEXT_ROWS per series, read backwards and forwards along the
+# primary key, so a station reporting every few seconds costs no more than an hourly one
+# (its flat-line test then looks back CONTEXT_ROWS readings, not the full duration).
+CONTEXT_ROWS = 200
 CONTEXT_SQL = text(
     """
-    SELECT parameter_id, (extract(epoch FROM time))::bigint AS t, value, data_flag
-    FROM readings
-    WHERE station_id = :station AND parameter_id = ANY(:parameters)
-      AND time >= :since AND time <= :until
+    SELECT c.parameter_id, extract(epoch FROM c.time)::bigint, c.value, c.data_flag
+    FROM unnest(CAST(:parameters AS smallint[])) AS p(id)
+    CROSS JOIN LATERAL (
+        (SELECT parameter_id, time, value, data_flag FROM readings
+         WHERE station_id = :station AND parameter_id = p.id
+           AND time >= :since AND time < :first
+         ORDER BY time DESC LIMIT :rows)
+        UNION ALL
+        (SELECT parameter_id, time, value, data_flag FROM readings
+         WHERE station_id = :station AND parameter_id = p.id
+           AND time >= :first AND time <= :last)
+        UNION ALL
+        (SELECT parameter_id, time, value, data_flag FROM readings
+         WHERE station_id = :station AND parameter_id = p.id
+           AND time > :last AND time <= :until
+         ORDER BY time LIMIT :rows)
+    ) AS c
     """
 )
 
@@ -52,6 +70,8 @@ class IngestResult:
     refused: int
     errors: list[Refusal]
     times: list[TimeResult]
+    # Stored something QC-good and live: the evaluator has something to judge.
+    may_alert: bool = False
 
 
 def station_thresholds(
@@ -79,12 +99,15 @@ def run_qc(
             "station": station.id,
             "parameters": [int(p) for p in thresholds],
             "since": EPOCH + timedelta(seconds=int(seconds.min()) - reach),
+            "first": EPOCH + timedelta(seconds=int(seconds.min())),
+            "last": EPOCH + timedelta(seconds=int(seconds.max())),
             "until": EPOCH + timedelta(seconds=int(seconds.max()) + reach),
+            "rows": CONTEXT_ROWS,
         },
     ).all()
     context = None
     if rows:
-        pid, t, v, f = zip(*rows, strict=True)
+        pid, t, v, f = zip(*(tuple(r) for r in rows), strict=True)
         context = Readings(
             times=np.array(t), values=np.array(v), series=np.array(pid), data_flags=np.array(f)
         )
@@ -194,4 +217,5 @@ def ingest(
         refused=parsed.refused_values,
         errors=parsed.refused,
         times=results,
+        may_alert=bool((counts.inserted or counts.revised) and (good & ~cols["backfill"]).any()),
     )
