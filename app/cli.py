@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -10,12 +11,13 @@ import sys
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from alerts import rule_settings
 from app import migrate
 from app.catalogue import service as catalogue
 from app.contacts.cli import contacts_cli, mute_cli
@@ -32,11 +34,13 @@ cli = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 db_cli = typer.Typer(no_args_is_help=True, help="Schema migrations.")
 seed_cli = typer.Typer(no_args_is_help=True, help="Load reference data.")
 station_cli = typer.Typer(no_args_is_help=True, help="Manage stations and their keys.")
+rule_cli = typer.Typer(no_args_is_help=True, help="Configure the alert rules.")
 cli.add_typer(db_cli, name="db")
 cli.add_typer(seed_cli, name="seed")
 cli.add_typer(station_cli, name="station")
 cli.add_typer(contacts_cli, name="contact")
 cli.add_typer(mute_cli, name="mute")
+cli.add_typer(rule_cli, name="rule")
 
 
 @contextlib.contextmanager
@@ -222,6 +226,59 @@ def classify(
     except (ValueError, FileNotFoundError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+
+
+def _assignments(pairs: list[str]) -> dict[str, Any]:
+    """FIELD=VALUE words: JSON values (3, 0.5, true, null), anything else as text."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, raw = pair.partition("=")
+        if not sep or not name:
+            raise typer.BadParameter(f"expected FIELD=VALUE, got {pair!r}")
+        try:
+            out[name] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[name] = raw
+    return out
+
+
+@station_cli.command("qc")
+def station_qc(
+    code: Annotated[str, typer.Argument(help="the station's code")],
+    parameter: Annotated[str, typer.Argument(help="parameter code, e.g. nh3n")],
+    settings_: Annotated[
+        list[str], typer.Argument(metavar="FIELD=VALUE...", help="e.g. spike_suspect=0.5")
+    ],
+) -> None:
+    """Override QC thresholds of one parameter at one station (null switches a check off)."""
+    with engine_for(get_settings()) as engine, Session(engine) as session, session.begin():
+        merged = stations.set_qc_overrides(session, code, parameter, _assignments(settings_))
+    typer.echo(f"{code} {parameter}: {json.dumps(merged)}")
+
+
+@rule_cli.command("list")
+def rule_list() -> None:
+    """Show the alert rules' configuration."""
+    with engine_for(get_settings()) as engine, Session(engine) as session:
+        for r in rule_settings.list_rules(session):
+            typer.echo(
+                f"{r.code}\t{'on' if r.enabled else 'off'}\t{r.persistence}"
+                f"\tconsecutive={r.consecutive}\twindow_s={r.window_s}\thold_s={r.hold_s}"
+                f"\trepeat_s={r.repeat_s}\tsilent_factor={r.silent_factor}"
+            )
+
+
+@rule_cli.command("set")
+def rule_set(
+    code: Annotated[str, typer.Argument(help="class_v, target_miss or station_silent")],
+    settings_: Annotated[
+        list[str], typer.Argument(metavar="FIELD=VALUE...", help="e.g. persistence=consecutive")
+    ],
+) -> None:
+    """Change a rule, e.g. `rule set class_v persistence=consecutive consecutive=3`."""
+    with engine_for(get_settings()) as engine, Session(engine) as session, session.begin():
+        rule_settings.update_rule(session, code, _assignments(settings_))
+    typer.echo(f"rule {code} updated")
 
 
 @station_cli.command("add")

@@ -17,6 +17,7 @@ from app.incidents.routes import ack_router
 from app.incidents.routes import router as incidents_router
 from app.ingest.routes import router as ingest_router
 from app.limits import BodyLimit
+from app.rules.routes import router as rules_router
 from app.settings import Settings, get_settings
 from app.stations.routes import router as stations_router
 
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(dashboard_router)
     api.include_router(contacts_router)
     api.include_router(incidents_router)
+    api.include_router(rules_router)
     app.include_router(api)
     app.include_router(health.router)
     app.include_router(ack_router)

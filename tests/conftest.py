@@ -137,6 +137,13 @@ def client(app: FastAPI, server: str, session: Session) -> Iterator[httpx.Client
 
 
 @pytest.fixture
+def cli_env(server_url: str) -> Iterator[dict[str, str]]:
+    """The environment for running `riverwatch` as a user would, on a database of its own."""
+    with fresh_database(server_url, f"riverwatch_cli_{os.getpid()}") as url:
+        yield {**os.environ, "RIVERWATCH_DATABASE_URL": url}
+
+
+@pytest.fixture
 def seeded(session: Session) -> Session:
     catalogue.seed_plan(session)
     # Ends the session's savepoint, not the test's transaction: a request that fails and

@@ -9,13 +9,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-import pytest
-
-from tests.conftest import fresh_database
 
 
 def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -29,12 +26,6 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
-
-
-@pytest.fixture
-def cli_env(server_url: str) -> Iterator[dict[str, str]]:
-    with fresh_database(server_url, f"riverwatch_cli_{os.getpid()}") as url:
-        yield {**os.environ, "RIVERWATCH_DATABASE_URL": url}
 
 
 def test_seed_and_station_commands(cli_env: dict[str, str]) -> None:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,7 +18,6 @@ from app.catalogue.service import get_section
 from app.contacts.importer import decode_csv, import_contacts_csv, import_contacts_text
 from app.errors import BadRequest, Conflict, NotFound
 from app.stations import service as stations
-from tests.conftest import fresh_database
 
 API = "/api/v1"
 
@@ -419,12 +416,6 @@ def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "app", *args], env=env, capture_output=True, text=True, timeout=120
     )
-
-
-@pytest.fixture
-def cli_env(server_url: str) -> Iterator[dict[str, str]]:
-    with fresh_database(server_url, f"riverwatch_contacts_cli_{os.getpid()}") as url:
-        yield {**os.environ, "RIVERWATCH_DATABASE_URL": url}
 
 
 def test_contact_and_mute_commands(cli_env: dict[str, str], tmp_path: Path) -> None:

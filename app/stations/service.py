@@ -9,8 +9,9 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
-from app.errors import Conflict, NotFound, Unauthorized
+from app.errors import BadRequest, Conflict, NotFound, Unauthorized
 from app.models import Section, Station
+from sensors.qc import resolve_thresholds
 
 KEY_PREFIX = "rw_"
 
@@ -91,3 +92,24 @@ def authenticate(session: Session, key: str) -> Station:
     if station is None:
         raise Unauthorized("unknown or inactive station key")
     return station
+
+
+def set_qc_overrides(
+    session: Session, code: str, parameter: str, changes: dict[str, float | None]
+) -> dict[str, float | None]:
+    """Override a station's QC thresholds for one parameter; returns its overrides now.
+
+    A value of None switches that check off for the station. The merged thresholds are
+    validated as a whole, so an override that contradicts a default is refused.
+    """
+    station = get_station(session, code)
+    current = dict((station.qc_overrides or {}).get(parameter, {}))
+    merged = {**current, **changes}
+    try:
+        resolve_thresholds(parameter, merged)
+    except (KeyError, ValueError) as exc:
+        raise BadRequest(str(exc).strip("'\"")) from None
+    # A new dict: the JSONB column is only written when the attribute is replaced.
+    station.qc_overrides = {**(station.qc_overrides or {}), parameter: merged}
+    session.flush()
+    return merged

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
+
+from alerts import rule_settings
+from app.deps import SessionDep
+
+
+class RuleOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    code: str = Field(description="class_v, target_miss or station_silent")
+    enabled: bool
+    persistence: str = Field(description="first, consecutive or rolling_mean")
+    consecutive: int = Field(description="offending times in a row, for consecutive")
+    window_s: int = Field(description="averaging window, for rolling_mean")
+    hold_s: int = Field(description="clear this long before an incident resolves itself")
+    repeat_s: int = Field(description="reminder interval while open and unacknowledged")
+    silent_factor: float = Field(description="station_silent: reporting intervals of silence")
+
+
+class RulePatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool | None = None
+    persistence: str | None = None
+    consecutive: int | None = None
+    window_s: int | None = None
+    hold_s: int | None = None
+    repeat_s: int | None = None
+    silent_factor: float | None = None
+
+
+router = APIRouter(tags=["rules"])
+
+
+@router.get("/rules", response_model=list[RuleOut], summary="The alert rules' configuration")
+def list_rules(session: SessionDep) -> list[RuleOut]:
+    return [RuleOut.model_validate(r) for r in rule_settings.list_rules(session)]
+
+
+@router.patch("/rules/{code}", response_model=RuleOut, summary="Change a rule's configuration")
+def update_rule(code: str, patch: RulePatch, session: SessionDep) -> RuleOut:
+    changes = patch.model_dump(exclude_unset=True, exclude_none=True)
+    return RuleOut.model_validate(rule_settings.update_rule(session, code, changes))
