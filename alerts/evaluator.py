@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import logging
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,7 +23,7 @@ from alerts import incidents as lifecycle
 from alerts import notifier
 from alerts.incidents import Change, Severity, State, Subject
 from alerts.models import AlertRule, EvaluatorState, Incident
-from alerts.rules import Persistence, Rule, RuleConfig, Series, judge, worst
+from alerts.rules import Persistence, Rule, RuleConfig, Series, Verdict, judge, worst
 from app.catalogue.service import targets_in_force
 from app.ingest.service import SHANGHAI
 from app.models import Section, Station
@@ -44,7 +44,7 @@ TOUCHED_SQL = text(
     """
     SELECT st.section_id, max(r.received_at)
     FROM readings r JOIN stations st ON st.id = r.station_id
-    WHERE r.received_at > :since AND r.qc_flag = 1 AND NOT r.backfill
+    WHERE r.received_at > :since AND r.time > :oldest AND r.qc_flag = 1 AND NOT r.backfill
     GROUP BY st.section_id
     """
 )
@@ -67,7 +67,6 @@ class Stats:
     resolved: int = 0
     messages: int = 0
     skipped: bool = False  # another replica held the lock
-    incident_ids: list[int] = field(default_factory=list)
 
 
 def rule_configs(session: Session) -> dict[Rule, RuleConfig]:
@@ -86,7 +85,8 @@ def rule_configs(session: Session) -> dict[Rule, RuleConfig]:
     }
 
 
-def _try_lock(session: Session, key: int) -> bool:
+def try_lock(session: Session, key: int) -> bool:
+    """A transaction-level advisory lock: one replica runs the job, the others skip it."""
     return bool(session.scalar(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": key}))
 
 
@@ -148,15 +148,24 @@ def _series(session: Session, section_ids: list[int], now: datetime) -> dict[int
     return out
 
 
-def evaluate(session: Session, policy: notifier.Policy, now: datetime) -> Stats:
+def evaluate(
+    session: Session,
+    policy: notifier.Policy,
+    now: datetime,
+    late_horizon: timedelta = LOOKBACK,
+) -> Stats:
     """Judge the sections with new readings or open incidents; raise, update, resolve."""
     stats = Stats()
-    if not _try_lock(session, EVALUATE_LOCK):
+    if not try_lock(session, EVALUATE_LOCK):
         stats.skipped = True
         return stats
     state = session.get(EvaluatorState, "readings", with_for_update=True)
     since = state.received_until - LATE_COMMIT_LAG if state else now - LOOKBACK
-    touched: dict[int, datetime] = dict(session.execute(TOUCHED_SQL, {"since": since}).all())
+    # Live readings are never older than the late horizon before their arrival: the
+    # bound on time lets TimescaleDB skip every older chunk.
+    touched: dict[int, datetime] = dict(
+        session.execute(TOUCHED_SQL, {"since": since, "oldest": since - late_horizon}).all()
+    )
     open_rows = session.scalars(
         select(Incident).where(
             Incident.state != State.RESOLVED,
@@ -169,19 +178,15 @@ def evaluate(session: Session, policy: notifier.Policy, now: datetime) -> Stats:
 
     for section_id in section_ids:
         stats.judged += 1
+        section_series = series.get(section_id, [])
         for rule in (Rule.CLASS_V, Rule.TARGET_MISS):
-            config = configs[rule]
-            verdicts = [v for s in series.get(section_id, []) if (v := judge(config, s))]
-            _apply(
-                session,
-                Subject(rule, section_id),
-                config,
-                worst(verdicts),
-                series.get(section_id, []),
-                policy,
-                now,
-                stats,
-            )
+            config, subject = configs[rule], Subject(rule, section_id)
+            if not config.enabled:
+                _retire(session, subject, now, stats)
+                continue
+            verdicts = [v for s in section_series if (v := judge(config, s))]
+            _apply(session, subject, config, worst(verdicts), section_series, policy, now, stats)
+        _tell_target_miss_once_class_v_is_gone(session, section_id, configs, policy, now, stats)
 
     if touched:
         newest = max(touched.values())
@@ -193,19 +198,19 @@ def evaluate(session: Session, policy: notifier.Policy, now: datetime) -> Stats:
 
 
 def _current(series: list[Series]) -> dict[str, Any]:
-    """The latest time across a section's stations, for a resolution message."""
-    latest = max(series, key=lambda s: s.times[-1], default=None)
-    if latest is None:
+    """The section's class at its stations' latest times, for a resolution message."""
+    if not series:
         return {}
-    ev = gb3838.evaluate({c: v[-1:] for c, v in latest.values.items()}, waterbody=latest.waterbody)
-    return {"class": int(ev.water_class[0]), "time": int(latest.times[-1])}
+    last_rows = [s.rows.stop - 1 for s in series]
+    classes = series[0].evaluation.water_class[last_rows]
+    return {"class": int(classes.max()), "time": int(max(s.times[-1] for s in series))}
 
 
 def _apply(
     session: Session,
     subject: Subject,
     config: RuleConfig,
-    verdict: Any,
+    verdict: Verdict | None,
     series: list[Series],
     policy: notifier.Policy,
     now: datetime,
@@ -215,18 +220,20 @@ def _apply(
         incident, change = lifecycle.raise_or_update(
             session, subject, severity=verdict.severity, details=verdict.details, at=now
         )
-        if change is Change.OPENED:
-            stats.opened += 1
-            if verdict.severity > Severity.INFO:
-                incident.next_reminder_at = now + timedelta(seconds=config.repeat_s)
-        if change is Change.WORSENED:
-            stats.worsened += 1
+        stats.opened += change is Change.OPENED
+        stats.worsened += change is Change.WORSENED
+        if incident.severity > Severity.INFO and incident.next_reminder_at is None:
+            incident.next_reminder_at = now + timedelta(seconds=config.repeat_s)
         if change in (Change.OPENED, Change.WORSENED) and _should_notify(session, incident):
             stats.messages += notifier.on_raised(session, incident, policy, now)
-            stats.incident_ids.append(incident.id)
         return
     clear = lifecycle.find_open(session, subject)
     if clear is None:
+        return
+    # Only a newer judged reading shows the condition has cleared: a station that went
+    # quiet, or whose data all failed QC, proves nothing (silence has its own rule).
+    latest = max((int(s.times[-1]) for s in series), default=None)
+    if latest is None or latest <= int(clear.details.get("time", 0)):
         return
     lifecycle.mark_clear(session, clear, now)
     assert clear.clear_since is not None
@@ -236,12 +243,42 @@ def _apply(
         stats.messages += notifier.on_resolved(session, clear, policy, now, _current(series))
 
 
+def _retire(session: Session, subject: Subject, now: datetime, stats: Stats) -> None:
+    """A disabled rule's open incident ends quietly: nobody is told the water recovered."""
+    incident = lifecycle.find_open(session, subject)
+    if incident is not None:
+        lifecycle.resolve(session, incident, at=now, note="rule disabled")
+        stats.resolved += 1
+
+
 def _should_notify(session: Session, incident: Incident) -> bool:
     """A target miss of a section that is also class V is told by the class-V message."""
     if incident.rule != Rule.TARGET_MISS:
         return True
     class_v = lifecycle.find_open(session, Subject(Rule.CLASS_V, incident.section_id), lock=False)
     return class_v is None
+
+
+def _tell_target_miss_once_class_v_is_gone(
+    session: Session,
+    section_id: int,
+    configs: dict[Rule, RuleConfig],
+    policy: notifier.Policy,
+    now: datetime,
+    stats: Stats,
+) -> None:
+    """A target miss held back while class V was open is told when class V is gone."""
+    miss = lifecycle.find_open(session, Subject(Rule.TARGET_MISS, section_id))
+    if (
+        miss is not None
+        and miss.state == State.OPEN
+        and miss.severity > Severity.INFO
+        and miss.notified_severity < miss.severity
+        and _should_notify(session, miss)
+    ):
+        if miss.next_reminder_at is None:
+            miss.next_reminder_at = now + timedelta(seconds=configs[Rule.TARGET_MISS].repeat_s)
+        stats.messages += notifier.on_raised(session, miss, policy, now)
 
 
 def escalate(session: Session, policy: notifier.Policy, now: datetime) -> int:
@@ -257,7 +294,10 @@ def escalate(session: Session, policy: notifier.Policy, now: datetime) -> int:
     ).all()
     sent = 0
     for incident in due:
-        repeat = timedelta(seconds=configs[Rule(incident.rule)].repeat_s)
+        config = configs[Rule(incident.rule)]
+        if not config.enabled:
+            continue  # the evaluator and the silence check retire these
+        repeat = timedelta(seconds=config.repeat_s)
         if incident.next_escalation_at is not None and incident.next_escalation_at <= now:
             sent += notifier.on_escalation_due(session, incident, policy, now)
             # Those just told need no reminder at the same moment; the rest get one later.

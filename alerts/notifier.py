@@ -91,7 +91,11 @@ def _fields(session: Session, incident: Incident) -> dict[str, str]:
         value = d["items"][code]["value"]
         fields |= {
             "indicator": parameter.name_zh,
-            "value": f"{value:.{parameter.precision}f}" if parameter.precision else f"{value:g}",
+            "value": (
+                f"{value:.{parameter.precision}f}"
+                if parameter.precision is not None
+                else f"{value:g}"
+            ),
             "unit": parameter.unit,
         }
     if incident.station_id is not None:
@@ -281,17 +285,19 @@ def on_resolved(
     """Tell everyone who was told, with the class the section is back to."""
     if incident.notified_severity == 0 or incident.rule == "station_silent":
         return 0
-    if _muted(session, incident, now, "alert.resolved"):
+    if _muted(session, incident, now, "resolved"):
         return 0
     fields = _fields(session, incident)
     if current.get("class"):
         fields["class"] = class_label(current["class"])
         fields["time"] = format_time(datetime.fromtimestamp(current["time"], UTC))
+    # Out of class V is not yet back on target: each rule says only what it knows.
+    event = "alert.class_v_cleared" if incident.rule == "class_v" else "alert.resolved"
     return _send(
         session,
         incident,
         _chiefs(session, incident, range(1, incident.notified_tier + 1)),
-        "alert.resolved",
+        event,
         fields,
         policy,
         now,

@@ -12,6 +12,11 @@ from alerts.models import AlertRule
 from alerts.rules import Persistence, Rule
 from app.errors import BadRequest, NotFound
 
+
+def _whole(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)  # True is an int in Python
+
+
 # field: (check, what it must be)
 CHECKS: dict[str, tuple[Any, str]] = {
     "enabled": (lambda v: isinstance(v, bool), "true or false"),
@@ -19,11 +24,14 @@ CHECKS: dict[str, tuple[Any, str]] = {
         lambda v: v in {p.value for p in Persistence},
         "first, consecutive or rolling_mean",
     ),
-    "consecutive": (lambda v: isinstance(v, int) and 1 <= v <= 100, "a whole number 1–100"),
-    "window_s": (lambda v: isinstance(v, int) and 60 <= v <= 7 * 86400, "60 s to 7 days"),
-    "hold_s": (lambda v: isinstance(v, int) and 0 <= v <= 7 * 86400, "0 s to 7 days"),
-    "repeat_s": (lambda v: isinstance(v, int) and 60 <= v <= 7 * 86400, "60 s to 7 days"),
-    "silent_factor": (lambda v: isinstance(v, int | float) and 1 <= v <= 1000, "1 to 1000"),
+    "consecutive": (lambda v: _whole(v) and 1 <= v <= 100, "a whole number 1–100"),
+    "window_s": (lambda v: _whole(v) and 60 <= v <= 7 * 86400, "60 s to 7 days"),
+    "hold_s": (lambda v: _whole(v) and 0 <= v <= 7 * 86400, "0 s to 7 days"),
+    "repeat_s": (lambda v: _whole(v) and 60 <= v <= 7 * 86400, "60 s to 7 days"),
+    "silent_factor": (
+        lambda v: isinstance(v, int | float) and not isinstance(v, bool) and 1 <= v <= 1000,
+        "1 to 1000",
+    ),
 }
 
 

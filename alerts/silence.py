@@ -10,14 +10,16 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import text
+from sqlalchemy import literal, or_, select, text
 from sqlalchemy.orm import Session
 
 from alerts import incidents as lifecycle
 from alerts import notifier
-from alerts.evaluator import SILENCE_LOCK, Stats, rule_configs
-from alerts.incidents import Change, Severity, Subject
+from alerts.evaluator import SILENCE_LOCK, Stats, rule_configs, try_lock
+from alerts.incidents import Change, Severity, State, Subject
+from alerts.models import Incident
 from alerts.rules import Rule
+from app.models import Station
 
 LAST_READING_SQL = text(
     """
@@ -34,10 +36,23 @@ HORIZON = timedelta(days=30)
 def check(session: Session, policy: notifier.Policy, now: datetime) -> Stats:
     stats = Stats()
     config = rule_configs(session)[Rule.STATION_SILENT]
-    if not config.enabled:
-        return stats
-    if not session.scalar(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": SILENCE_LOCK}):
+    if not try_lock(session, SILENCE_LOCK):
         stats.skipped = True
+        return stats
+    # Incidents of stations no longer watched (rule off, station deactivated) end quietly.
+    retired = session.scalars(
+        select(Incident)
+        .join(Station, Station.id == Incident.station_id)
+        .where(
+            Incident.rule == Rule.STATION_SILENT,
+            Incident.state != State.RESOLVED,
+            or_(~Station.active, literal(not config.enabled)),
+        )
+    ).all()
+    for incident in retired:
+        lifecycle.resolve(session, incident, at=now, note="no longer watched")
+        stats.resolved += 1
+    if not config.enabled:
         return stats
     rows = session.execute(LAST_READING_SQL, {"horizon": now - HORIZON}).all()
     for station_id, section_id, code, interval_s, created_at, last_time in rows:

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 
 from app import migrate
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["health"])
 
 
@@ -18,8 +21,10 @@ def healthz() -> dict[str, str]:
 def readyz(request: Request) -> JSONResponse:
     try:
         current = migrate.current_revision(request.app.state.engine)
-    except SQLAlchemyError as exc:
-        return JSONResponse({"status": "unavailable", "reason": str(exc)}, 503)
+    except SQLAlchemyError:
+        # The details (host, user, SQL) go to the log, not to an unauthenticated caller.
+        log.exception("readiness check: database unreachable")
+        return JSONResponse({"status": "unavailable", "reason": "database unreachable"}, 503)
     head = migrate.head_revision()
     if current != head:
         return JSONResponse(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -12,6 +13,7 @@ from app.catalogue.routes import router as catalogue_router
 from app.contacts.routes import router as contacts_router
 from app.dashboard.routes import router as dashboard_router
 from app.db import make_engine, make_sessionmaker
+from app.deps import AdminDep
 from app.errors import install_error_handler
 from app.incidents.routes import ack_router
 from app.incidents.routes import router as incidents_router
@@ -22,6 +24,7 @@ from app.settings import Settings, get_settings
 from app.stations.routes import router as stations_router
 
 API_PREFIX = "/api/v1"
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -35,12 +38,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
         app.state.jobs = None
-        if settings.scheduler:
-            from app.scheduler import Jobs  # the jobs pull in the delivery stack
-
-            app.state.jobs = Jobs(settings, app.state.sessionmaker)
-            app.state.jobs.start()
+        if settings.admin_token is None:
+            log.warning("RIVERWATCH_ADMIN_TOKEN unset: the admin API is open to anyone")
         try:
+            if settings.scheduler:
+                from app.scheduler import Jobs  # the jobs pull in the delivery stack
+
+                app.state.jobs = Jobs(settings, app.state.sessionmaker)
+                app.state.jobs.start()
             yield
         finally:
             if app.state.jobs is not None:
@@ -56,16 +61,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_error_handler(app)
     app.add_middleware(
-        BodyLimit, max_bytes=settings.max_body_bytes, paths=(f"{API_PREFIX}/readings",)
+        BodyLimit,
+        max_bytes=settings.max_body_bytes,
+        paths=(f"{API_PREFIX}/readings", f"{API_PREFIX}/contacts/import"),
     )
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(catalogue_router)
     api.include_router(stations_router)
     api.include_router(ingest_router)
     api.include_router(dashboard_router)
-    api.include_router(contacts_router)
-    api.include_router(incidents_router)
-    api.include_router(rules_router)
+    # Reads of the plan, stations and water quality are public; who is told what is not.
+    api.include_router(contacts_router, dependencies=[AdminDep])
+    api.include_router(incidents_router, dependencies=[AdminDep])
+    api.include_router(rules_router, dependencies=[AdminDep])
     app.include_router(api)
     app.include_router(health.router)
     app.include_router(ack_router)

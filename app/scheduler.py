@@ -103,7 +103,12 @@ class Jobs:
 
     def _evaluate(self) -> bool:
         with self.sessions() as session, session.begin():
-            stats = evaluator.evaluate(session, self.policy, datetime.now(UTC))
+            stats = evaluator.evaluate(
+                session,
+                self.policy,
+                datetime.now(UTC),
+                late_horizon=timedelta(hours=self.settings.late_horizon_hours),
+            )
         if stats.opened or stats.worsened or stats.resolved:
             log.info(
                 "evaluated %d sections: %d opened, %d worsened, %d resolved, %d messages",

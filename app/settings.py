@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".riverwatch")
     timescaledb: TimescaleMode = TimescaleMode.AUTO
     secret_key: SecretStr = SecretStr(PLACEHOLDER_SECRET)
+    # Bearer token of the admin API (contacts, incidents, rules, mutes). Unset in
+    # development and tests: those endpoints are open, and `serve` says so.
+    admin_token: SecretStr | None = None
 
     host: str = "127.0.0.1"
     port: int = 8000
@@ -70,14 +73,20 @@ class Settings(BaseSettings):
     scheduler: bool = True  # run the scheduler in `serve` (off for API-only replicas)
 
     @model_validator(mode="after")
-    def _refuse_placeholder_secrets(self) -> Self:
-        if (
-            self.env is Environment.PRODUCTION
-            and self.secret_key.get_secret_value() == PLACEHOLDER_SECRET
-        ):
-            raise ValueError(
-                "RIVERWATCH_SECRET_KEY is the placeholder; set a real secret in production"
-            )
+    def _refuse_unsafe_production(self) -> Self:
+        if self.env is not Environment.PRODUCTION:
+            return self
+        problems = []
+        if self.secret_key.get_secret_value() == PLACEHOLDER_SECRET:
+            problems.append("RIVERWATCH_SECRET_KEY is the placeholder")
+        if self.admin_token is None or len(self.admin_token.get_secret_value()) < 16:
+            problems.append("RIVERWATCH_ADMIN_TOKEN must be set (16 characters or more)")
+        if "127.0.0.1" in self.public_url or "localhost" in self.public_url:
+            problems.append("RIVERWATCH_PUBLIC_URL must be where people reach the service")
+        if self.sms_url and not self.sms_api_key.get_secret_value():
+            problems.append("RIVERWATCH_SMS_API_KEY is empty")
+        if problems:
+            raise ValueError("unsafe production settings: " + "; ".join(problems))
         return self
 
 

@@ -142,6 +142,8 @@ def test_bad_items_are_refused_one_by_one_and_good_ones_kept(
             {"time": shanghai(5), "values": {"nh3n": 0.6}},
             {"time": "yesterday", "values": {"nh3n": 0.5}},
             {"time": shanghai(6), "values": {}},
+            {"time": shanghai(7), "values": {"tp": 0.1}, "flags": {"tp": ["N"]}},
+            {"time": shanghai(8), "values": {"tp": 0.1}, "below_detection": [["tp"]]},
         ]
     }
     response = post(client, key, body)
@@ -160,9 +162,12 @@ def test_bad_items_are_refused_one_by_one_and_good_ones_kept(
     assert "twice in one batch" in errors[4, "values.nh3n"]
     assert "ISO 8601" in errors[5, "time"]
     assert (6, "values") in errors
+    assert "unknown data flag" in errors[7, "flags.tp"]
+    assert "list of codes" in errors[8, "below_detection"]
     # 5 bad values in item 0, 2 under the offset-less time, 1 future, 1 flag, 1 duplicate,
-    # 1 under the unparseable time; the empty item refuses no value.
-    assert answer["refused"] == 11
+    # 1 under the unparseable time, 1 each under the malformed flag and list; the empty
+    # item refuses no value.
+    assert answer["refused"] == 13
     assert list(stored(session, st)) == [("nh3n", datetime.fromisoformat(shanghai(5)))]
 
 

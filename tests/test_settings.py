@@ -17,5 +17,10 @@ def test_reads_the_riverwatch_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_placeholder_secret_refused_in_production() -> None:
     with pytest.raises(ValidationError, match="placeholder"):
         Settings(env=Environment.PRODUCTION)
-    assert Settings(env=Environment.PRODUCTION, secret_key=SecretStr("s3cret-enough"))
+    assert Settings(
+        env=Environment.PRODUCTION,
+        secret_key=SecretStr("s3cret-enough"),
+        admin_token=SecretStr("a-long-enough-admin-token"),
+        public_url="https://riverwatch.example.cn",
+    )
     assert Settings(env=Environment.DEVELOPMENT)

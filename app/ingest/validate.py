@@ -124,7 +124,7 @@ def parse_items(
         if not isinstance(flags, Mapping):
             refuse(index, "flags", "flags must be an object of parameter: letter", len(values))
             continue
-        if not isinstance(below, list | tuple):
+        if not isinstance(below, list | tuple) or not all(isinstance(c, str) for c in below):
             refuse(index, "below_detection", "below_detection must be a list of codes", len(values))
             continue
         for code in [*flags, *below]:
@@ -141,7 +141,7 @@ def parse_items(
                 refuse(index, f"values.{code}", checked)
                 continue
             flag = flags.get(code, "N")
-            if flag not in DATA_FLAG_QC:
+            if not isinstance(flag, str) or flag not in DATA_FLAG_QC:
                 known = " ".join(DATA_FLAG_QC)
                 refuse(index, f"flags.{code}", f"unknown data flag {flag!r}; known: {known}")
                 continue

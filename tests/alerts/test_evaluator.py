@@ -201,10 +201,57 @@ def test_resolves_after_the_condition_is_clear_for_the_hold_time(
 
     run(seeded, policy, NOW + timedelta(minutes=71, seconds=1))
     assert incident.state == "resolved"
-    resolved = [m for m in messages(seeded) if m.event == "alert.resolved"]
+    resolved = [m for m in messages(seeded) if m.event == "alert.class_v_cleared"]
     assert {m.recipient for m in resolved} == {"13800000001", "http://127.0.0.1:9/hook"}
     sms = next(m for m in resolved if m.channel == "sms")
-    assert sms.text.startswith("蒲岐断面7月1日18:10水质恢复为Ⅱ类")
+    assert sms.text == "蒲岐断面7月1日18:10水质为Ⅱ类，已消除Ⅴ类，Ⅴ类预警解除。"
+
+
+def test_no_new_data_is_not_a_recovery(
+    seeded: Session, st: Station, chiefs: dict[int, Contact], policy: Policy
+) -> None:
+    post(seeded, st, NOW - timedelta(minutes=5), nh3n=2.6)
+    run(seeded, policy, NOW)
+    (incident,) = open_incidents(seeded, "class_v")
+    # A day and more of silence: the readings leave the lookback, nothing is judged.
+    run(seeded, policy, NOW + timedelta(hours=26))
+    run(seeded, policy, NOW + timedelta(hours=28))
+    assert incident.state == "open"
+    assert incident.clear_since is None
+    assert not [m for m in messages(seeded) if m.event == "alert.class_v_cleared"]
+
+
+def test_target_miss_held_back_by_class_v_is_told_when_class_v_clears(
+    seeded: Session, st: Station, chiefs: dict[int, Contact], policy: Policy
+) -> None:
+    seeded.execute(update(AlertRule).values(hold_s=0))
+    post(seeded, st, NOW - timedelta(minutes=5), nh3n=1.8)  # Ⅴ: class V and target miss
+    run(seeded, policy, NOW)
+    (miss,) = open_incidents(seeded, "target_miss")
+    assert miss.notified_severity == 0
+    post(seeded, st, NOW, now=NOW + timedelta(minutes=1), nh3n=1.2)  # Ⅳ: still misses Ⅲ
+    run(seeded, policy, NOW + timedelta(minutes=1))
+    assert open_incidents(seeded, "class_v") == []
+    told = [m for m in messages(seeded) if m.incident_id == miss.id]
+    assert {m.event for m in told} == {"alert.target_missed"}
+    assert miss.notified_tier == 1
+    assert miss.next_reminder_at is not None
+
+
+def test_a_disabled_rule_retires_its_incidents_quietly(
+    seeded: Session, st: Station, chiefs: dict[int, Contact], policy: Policy
+) -> None:
+    post(seeded, st, NOW - timedelta(minutes=5), nh3n=2.6)
+    run(seeded, policy, NOW)
+    (incident,) = open_incidents(seeded, "class_v")
+    count = len([m for m in messages(seeded) if m.incident_id == incident.id])
+    seeded.execute(update(AlertRule).where(AlertRule.code == "class_v").values(enabled=False))
+    run(seeded, policy, NOW + timedelta(minutes=1))
+    assert incident.state == "resolved"
+    assert len([m for m in messages(seeded) if m.incident_id == incident.id]) == count
+    # The section still misses its target: that incident, held back so far, is told now.
+    (miss,) = open_incidents(seeded, "target_miss")
+    assert miss.notified_severity == miss.severity
 
 
 def test_consecutive_persistence_waits_for_n_offending_times(
