@@ -10,16 +10,24 @@ from sqlalchemy.orm import Session
 from alerts import outbox
 from alerts.channels.base import ChannelKind
 from alerts.channels.templates import render
+from alerts.evaluator import try_lock
 from alerts.incidents import Severity, State
-from alerts.models import Contact, Incident
+from alerts.models import Contact, Incident, OutboxMessage
 from alerts.notifier import SHANGHAI, Policy
 from app.models import Section
 
+DIGEST_LOCK = 0x52570003
 MAX_SECTIONS_NAMED = 5  # an SMS has room for a few names, not eighteen
 
 
 def send_daily_digest(session: Session, policy: Policy, now: datetime) -> int:
-    """One message per office contact; nothing when nothing is open."""
+    """One message per office contact and channel a day; nothing when nothing is open.
+
+    Every replica's scheduler fires this job: the lock makes them take turns, and the
+    key of each day's message (date, contact, channel) lets only the first write it.
+    """
+    if not try_lock(session, DIGEST_LOCK):
+        return 0
     rows = session.execute(
         select(Incident.severity, Section.name)
         .join(Section, Section.id == Incident.section_id)
@@ -42,30 +50,32 @@ def send_daily_digest(session: Session, policy: Policy, now: datetime) -> int:
     offices = session.scalars(
         select(Contact).where(Contact.level == "office", Contact.active).order_by(Contact.id)
     ).all()
+    day = f"{now.astimezone(SHANGHAI):%Y%m%d}"
+    written = set(
+        session.scalars(
+            select(OutboxMessage.idempotency_key).where(
+                OutboxMessage.idempotency_key.startswith(f"digest_{day}_", autoescape=True)
+            )
+        )
+    )
     sent = 0
     for contact in offices:
-        if contact.phone:
+        targets = [(ChannelKind.SMS, contact.phone)] if contact.phone else []
+        targets += [(ChannelKind.WEBHOOK, e.url) for e in contact.endpoints if e.active]
+        for n, (channel, recipient) in enumerate(targets):
+            key = f"digest_{day}_{contact.id}_{n}"
+            if key in written:
+                continue
             outbox.enqueue(
                 session,
-                channel=ChannelKind.SMS,
-                recipient=contact.phone,
+                channel=channel,
+                recipient=recipient,
                 event="digest.daily",
                 text=text,
                 payload=fields,
                 contact_id=contact.id,
-                not_before=policy.quiet_until(now),
+                idempotency_key=key,
+                not_before=policy.quiet_until(now) if channel is ChannelKind.SMS else None,
             )
             sent += 1
-        for endpoint in contact.endpoints:
-            if endpoint.active:
-                outbox.enqueue(
-                    session,
-                    channel=ChannelKind.WEBHOOK,
-                    recipient=endpoint.url,
-                    event="digest.daily",
-                    text=text,
-                    payload=fields,
-                    contact_id=contact.id,
-                )
-                sent += 1
     return sent

@@ -13,8 +13,14 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from alerts import outbox
+from alerts.channels.base import ChannelKind
 from alerts.models import Incident, IncidentEvent
 from app.errors import Conflict, NotFound
+
+# Messages that chase an open incident, and those that announce one.
+CHASERS = ("alert.reminder", "alert.escalated")
+RAISES = ("alert.class_v", "alert.target_missed", "station.silent")
 
 
 class Severity(IntEnum):
@@ -132,7 +138,9 @@ def acknowledge(session: Session, incident: Incident, *, by: str, at: datetime, 
     incident.updated_at = at
     incident.next_escalation_at = None
     incident.next_reminder_at = None
-    add_event(session, incident, "acknowledged", at, by=by, via=via)
+    cancelled = outbox.cancel_pending(session, incident.id, CHASERS, f"acknowledged by {by}")
+    extra = {"cancelled_messages": cancelled} if cancelled else {}
+    add_event(session, incident, "acknowledged", at, by=by, via=via, **extra)
 
 
 def resolve(
@@ -151,4 +159,11 @@ def resolve(
     incident.updated_at = at
     incident.next_escalation_at = None
     incident.next_reminder_at = None
-    add_event(session, incident, "resolved", at, by=by or "riverwatch", note=note)
+    cancelled = outbox.cancel_pending(session, incident.id, CHASERS, "resolved")
+    # An SMS still waiting out the quiet hours would wake someone for nothing; webhook
+    # consumers (machines) get the whole story, opening and resolution.
+    cancelled += outbox.cancel_pending(
+        session, incident.id, RAISES, "resolved", channel=ChannelKind.SMS
+    )
+    extra = {"cancelled_messages": cancelled} if cancelled else {}
+    add_event(session, incident, "resolved", at, by=by or "riverwatch", note=note, **extra)

@@ -30,7 +30,7 @@ from app.models import Base, Section
 
 CONTACT_LEVELS = ("liaison", "village", "township", "county", "office", "operations")
 INCIDENT_STATES = ("open", "acknowledged", "resolved")
-OUTBOX_STATES = ("pending", "delivered", "dead")
+OUTBOX_STATES = ("pending", "delivered", "dead", "cancelled")
 CHANNELS = ("sms", "webhook")
 
 
@@ -232,8 +232,12 @@ class MuteWindow(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    section_id: Mapped[int | None] = mapped_column(ForeignKey("sections.id", ondelete="CASCADE"))
-    station_id: Mapped[int | None] = mapped_column(ForeignKey("stations.id", ondelete="CASCADE"))
+    section_id: Mapped[int | None] = mapped_column(
+        ForeignKey("sections.id", ondelete="CASCADE"), index=True
+    )
+    station_id: Mapped[int | None] = mapped_column(
+        ForeignKey("stations.id", ondelete="CASCADE"), index=True
+    )
     starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     reason: Mapped[str] = mapped_column(Text, server_default="")

@@ -132,6 +132,16 @@ def _send(
         )
         personal = {**payload, "ack_url": acklinks.ack_url(policy.public_url, token)}
         if contact.phone and incident.severity > Severity.INFO:
+            if sms_wait is not None and event == "alert.reminder":
+                # Reminders queued for the end of the quiet hours: one is enough.
+                outbox.cancel_pending(
+                    session,
+                    incident.id,
+                    (event,),
+                    "superseded by a newer reminder",
+                    contact_id=contact.id,
+                    channel=ChannelKind.SMS,
+                )
             outbox.enqueue(
                 session,
                 channel=ChannelKind.SMS,

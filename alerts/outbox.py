@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import func, or_, update
 from sqlalchemy.orm import Session
 
 from alerts.channels.base import ChannelKind, OutboundMessage
@@ -33,10 +34,11 @@ def enqueue(
     incident_id: int | None = None,
     contact_id: int | None = None,
     not_before: datetime | None = None,
+    idempotency_key: str | None = None,
 ) -> OutboxMessage:
     """Add a message; it is due at `not_before` (quiet hours) or as soon as committed."""
     message = OutboxMessage(
-        idempotency_key=new_idempotency_key(),
+        idempotency_key=idempotency_key or new_idempotency_key(),
         channel=channel.value,
         recipient=recipient,
         event=event,
@@ -62,3 +64,33 @@ def to_outbound(message: OutboxMessage) -> OutboundMessage:
         payload=message.payload,
         created_at=message.created_at,
     )
+
+
+def cancel_pending(
+    session: Session,
+    incident_id: int,
+    events: tuple[str, ...],
+    reason: str,
+    *,
+    contact_id: int | None = None,
+    channel: ChannelKind | None = None,
+) -> int:
+    """Cancel an incident's messages not sent yet (a reminder after the ack, say).
+
+    A message a dispatcher holds a live lease on is being sent: it is left alone.
+    """
+    stmt = update(OutboxMessage).where(
+        OutboxMessage.incident_id == incident_id,
+        OutboxMessage.status == "pending",
+        OutboxMessage.event.in_(events),
+        or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until < func.now()),
+    )
+    if contact_id is not None:
+        stmt = stmt.where(OutboxMessage.contact_id == contact_id)
+    if channel is not None:
+        stmt = stmt.where(OutboxMessage.channel == channel.value)
+    cancelled = session.execute(
+        stmt.values(status="cancelled", last_error=reason).returning(OutboxMessage.id),
+        execution_options={"synchronize_session": False},
+    ).all()
+    return len(cancelled)

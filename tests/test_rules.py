@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -69,6 +69,9 @@ def test_daily_digest_tells_the_offices_what_is_open(seeded: Session) -> None:
     assert send_daily_digest(seeded, policy, now) == 2
     sms = seeded.scalars(select(OutboxMessage).where(OutboxMessage.channel == "sms")).one()
     assert sms.text == "07月02日水质日报：未解除预警2起（严重1起），码道、蒲岐。"
+    # Another replica's scheduler fires the same job: the day's digest is written once.
+    assert send_daily_digest(seeded, policy, now) == 0
+    assert send_daily_digest(seeded, policy, now + timedelta(days=1)) == 2
 
 
 def test_rule_cli(cli_env: dict[str, str]) -> None:

@@ -398,3 +398,35 @@ def test_disabled_rules_raise_nothing(
     run(seeded, policy, NOW)
     assert open_incidents(seeded) == []
     assert seeded.scalar(select(Section.id).where(Section.code == "S07"))
+
+
+def test_night_reminders_coalesce_and_acknowledgement_cancels_them(
+    seeded: Session, st: Station, chiefs: dict[int, Contact], policy: Policy
+) -> None:
+    night = datetime(2026, 7, 1, 14, 30, tzinfo=UTC)  # 22:30 in Shanghai
+    post(seeded, st, night - timedelta(minutes=5), now=night, nh3n=1.8)  # class V: major
+    run(seeded, policy, night)
+    (incident,) = open_incidents(seeded, "class_v")
+    incident.next_escalation_at = None  # reminders only, for this test
+    for hours in (2, 4, 6):
+        evaluator.escalate(seeded, policy, night + timedelta(hours=hours, minutes=1))
+
+    def pending(event: str) -> list[OutboxMessage]:
+        return [
+            m
+            for m in messages(seeded)
+            if m.event == event and m.channel == "sms" and m.status == "pending"
+        ]
+
+    assert len(pending("alert.reminder")) == 1  # one per contact, not three at 07:00
+    assert len(pending("alert.class_v")) == 1  # the opening SMS still waits for 07:00
+
+    lifecycle.acknowledge(seeded, incident, by="村河长", at=night + timedelta(hours=7), via="api")
+    assert pending("alert.reminder") == []
+    assert len(pending("alert.class_v")) == 1
+    lifecycle.resolve(seeded, incident, at=night + timedelta(hours=8), note="处置完成")
+    assert pending("alert.class_v") == []
+    # Webhooks are not held for the night, and machines get the whole story.
+    assert {
+        m.status for m in messages(seeded) if m.channel == "webhook" and m.event == "alert.class_v"
+    } == {"pending"}
