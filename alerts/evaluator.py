@@ -15,7 +15,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
@@ -28,7 +27,7 @@ from app.catalogue.service import targets_in_force
 from app.ingest.service import SHANGHAI
 from app.models import Section, Station
 from sensors import gb3838
-from sensors.parameters import BY_ID, Direction
+from sensors.readings import pivot
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +49,9 @@ TOUCHED_SQL = text(
 )
 READINGS_SQL = text(
     """
-    SELECT r.station_id, extract(epoch FROM r.time)::bigint AS t, r.parameter_id, r.value
+    -- A value below the detection limit counts as half of it (环办监测函〔2020〕82号).
+    SELECT r.station_id, extract(epoch FROM r.time)::bigint AS t, r.parameter_id,
+           CASE WHEN r.below_detection THEN r.value / 2 ELSE r.value END
     FROM readings r JOIN stations st ON st.id = r.station_id
     WHERE st.section_id = ANY(:sections) AND st.active
       AND r.time >= :since AND r.qc_flag = 1 AND NOT r.backfill
@@ -111,14 +112,7 @@ def _series(session: Session, section_ids: list[int], now: datetime) -> dict[int
     starts = np.r_[True, (station[1:] != station[:-1]) | (t[1:] != t[:-1])]
     row = np.cumsum(starts) - 1
     row_station, row_time = station[starts], t[starts]
-    values: dict[str, npt.NDArray[np.float64]] = {}
-    for pid in np.unique(parameter):
-        if BY_ID[int(pid)].direction is Direction.NONE:
-            continue
-        column = np.full(row_time.size, np.nan)
-        mask = parameter == pid
-        column[row[mask]] = value[mask]
-        values[BY_ID[int(pid)].code] = column
+    values = pivot(row, parameter, value, row_time.size)
 
     section_of = {sid: stations[sid].section_id for sid in np.unique(row_station).tolist()}
     row_section = np.array([section_of[s] for s in row_station.tolist()])

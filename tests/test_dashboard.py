@@ -222,6 +222,24 @@ def test_hourly_means_count_qc_good_values_only(
     assert [p["qc_flag"] for p in raw["points"]] == [1, 1, 1, 4, 1]  # raw shows them all
 
 
+def test_a_value_below_detection_counts_as_half_in_means(
+    client: httpx.Client, station: tuple[Station, str]
+) -> None:
+    _, key = station
+    hour = ago(3).replace(minute=0, second=0)
+    post(
+        client,
+        key,
+        nh3n(hour + timedelta(minutes=10), 0.6),
+        {**nh3n(hour + timedelta(minutes=20), 0.04), "below_detection": ["nh3n"]},
+    )
+    page = series(
+        client, parameter="nh3n", start=hour, end=hour + timedelta(hours=1), bucket="hour"
+    ).json()
+    (point,) = page["points"]
+    assert point["mean"] == pytest.approx((0.6 + 0.02) / 2)  # the 0.04 limit counts 0.02
+
+
 def test_days_and_months_are_shanghai_calendar_days_and_months(
     client: httpx.Client, session: Session, station: tuple[Station, str]
 ) -> None:

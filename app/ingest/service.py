@@ -21,6 +21,7 @@ from sensors import gb3838
 from sensors.parameters import BY_ID, Direction
 from sensors.qc import QCFlag, QCThresholds, Readings, qc_with_context, required_context_seconds
 from sensors.qc import resolve_thresholds as qc_thresholds
+from sensors.readings import pivot
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -140,15 +141,7 @@ def evaluate_times(
 ) -> tuple[npt.NDArray[np.int64], gb3838.Evaluation, list[int | None]]:
     """The section's single-factor class at each time of the batch, from QC-good values."""
     times, at = np.unique(cols["time_us"], return_inverse=True)
-    values: dict[str, npt.NDArray[np.float64]] = {}
-    for pid in np.unique(cols["parameter_id"]):
-        code = BY_ID[int(pid)].code
-        if BY_ID[int(pid)].direction is Direction.NONE:
-            continue
-        column = np.full(times.size, np.nan)
-        mask = (cols["parameter_id"] == pid) & good
-        column[at[mask]] = cols["value"][mask]
-        values[code] = column
+    values = pivot(at, cols["parameter_id"], cols["value"], times.size, keep=good)
     years = [(EPOCH + timedelta(microseconds=int(t))).astimezone(SHANGHAI).year for t in times]
     target_of = {
         y: catalogue.binding_target(session, station.section_id, y) for y in sorted(set(years))
@@ -188,26 +181,24 @@ def ingest(
 
     good = cols["qc_flag"] == QCFlag.GOOD
     times, evaluation, targets = evaluate_times(session, station, cols, good)
-    time_index = np.searchsorted(times, cols["time_us"])
+    # The readings of each time, by one sort rather than a scan per time.
+    at = np.searchsorted(times, cols["time_us"])
+    order = np.argsort(at, kind="stable")
+    bounds = np.searchsorted(at[order], np.arange(times.size + 1)).tolist()
+    codes = [BY_ID[p].code for p in cols["parameter_id"].tolist()]
+    value, klass = cols["value"].tolist(), cols["water_class"].tolist()
+    qc, backfill = cols["qc_flag"].tolist(), cols["backfill"].tolist()
     results = []
-    for row, t in enumerate(times):
-        mine = np.flatnonzero(time_index == row)
-        items = {
-            BY_ID[int(cols["parameter_id"][i])].code: (
-                float(cols["value"][i]),
-                int(cols["water_class"][i]),
-                int(cols["qc_flag"][i]),
-            )
-            for i in mine
-        }
+    for row, t in enumerate(times.tolist()):
+        mine = order[bounds[row] : bounds[row + 1]].tolist()
         results.append(
             TimeResult(
-                time=EPOCH + timedelta(microseconds=int(t)),
-                items=items,
+                time=EPOCH + timedelta(microseconds=t),
+                items={codes[i]: (value[i], klass[i], qc[i]) for i in mine},
                 section=evaluation,
                 row=row,
                 target=targets[row],
-                backfill=bool(cols["backfill"][mine[0]]),
+                backfill=backfill[mine[0]],
             )
         )
     return IngestResult(
