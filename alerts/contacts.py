@@ -13,7 +13,6 @@ from datetime import datetime
 from enum import Enum
 from typing import Final
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import Session, selectinload
@@ -29,8 +28,8 @@ from alerts.models import (
 )
 from app.errors import BadRequest, Conflict, NotFound
 from app.models import Section, Station
+from sensors.local_time import SHANGHAI
 
-SHANGHAI: Final = ZoneInfo("Asia/Shanghai")
 MAX_TIER: Final = 9  # the schema's CHECK on section_contacts and escalation_tiers
 MAX_NAME: Final = 64
 _MOBILE: Final = re.compile(r"1[3-9]\d{9}")

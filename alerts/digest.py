@@ -13,8 +13,9 @@ from alerts.channels.templates import render
 from alerts.evaluator import try_lock
 from alerts.incidents import Severity, State
 from alerts.models import Contact, Incident, OutboxMessage
-from alerts.notifier import SHANGHAI, Policy
+from alerts.notifier import Policy
 from app.models import Section
+from sensors.local_time import SHANGHAI
 
 DIGEST_LOCK = 0x52570003
 MAX_SECTIONS_NAMED = 5  # an SMS has room for a few names, not eighteen

@@ -24,9 +24,9 @@ from alerts.incidents import Change, Severity, State, Subject
 from alerts.models import AlertRule, EvaluatorState, Incident
 from alerts.rules import Persistence, Rule, RuleConfig, Series, Verdict, judge, worst
 from app.catalogue.service import targets_in_force
-from app.ingest.service import SHANGHAI
 from app.models import Section, Station
 from sensors import gb3838
+from sensors.local_time import SHANGHAI
 from sensors.readings import pivot
 
 log = logging.getLogger(__name__)

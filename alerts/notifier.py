@@ -12,7 +12,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
@@ -22,9 +21,9 @@ from alerts.channels.templates import class_label, format_time, render
 from alerts.incidents import Severity, add_event
 from alerts.models import Contact, Incident
 from app.models import Section, Station
+from sensors.local_time import SHANGHAI
 from sensors.parameters import BY_CODE
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 LEVEL_ZH = {
     "liaison": "联络员",
     "village": "村级",

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any, Final, NamedTuple
 
 import httpx
@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from app.errors import Conflict
 from app.models import Section, Station
 from app.stations import service as stations_service
+from sensors.local_time import SHANGHAI
 from sensors.qc import DEFAULT_THRESHOLDS
 from sensors.simulator import AUTOMATIC_ITEMS, Simulator
 
@@ -34,7 +35,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_INTERVAL_S: Final = 5.0
 STATION_PREFIX: Final = "SIM-"
 READINGS_PATH: Final = "/api/v1/readings"
-_CHINA: Final = timezone(timedelta(hours=8))  # Asia/Shanghai: UTC+8 all year
 _THREAD_NAME: Final = "demo-gateway"
 
 
@@ -226,7 +226,7 @@ class Gateway:
 
     def post_round(self, now: datetime | None = None) -> RoundResult:
         """Sample every section at `now` (default: the current second) and post them."""
-        now = now or datetime.now(_CHINA).replace(microsecond=0)
+        now = now or datetime.now(SHANGHAI).replace(microsecond=0)
         started = time.monotonic()
         sample = self._simulator.sample(now)
         stamp = now.isoformat()

@@ -33,13 +33,14 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Final
 
 import numpy as np
 
 from sensors.gb3838 import FloatArray, Waterbody, limit_rows
+from sensors.local_time import SHANGHAI
 from sensors.parameters import BY_CODE, EVALUATED_CODES, Direction
 
 # The nine items of a national automatic surface-water station (domain.md).
@@ -48,7 +49,6 @@ DATA_FLAGS: Final = ("M", "C")
 DEFAULT_FLAG_PROBABILITY: Final = 0.002  # per section and sample
 
 # China's time is UTC+8 all year (domain.md); the diurnal and seasonal cycles follow it.
-_CHINA: Final = timezone(timedelta(hours=8))
 # Model choice: the better end of DO's class-I band, about air saturation in warm water.
 DO_CLASS_I_TOP: Final = 9.0
 # Model choices: where in a band (0 its better limit, 1 its worse) the resting levels sit.
@@ -268,7 +268,7 @@ class Simulator:
         self._common_walk *= common_decay
         self._common_walk += math.sqrt(1.0 - common_decay**2) * common_noise
 
-        local = time.astimezone(_CHINA)
+        local = time.astimezone(SHANGHAI)
         hour = local.hour + local.minute / 60 + local.second / 3600
         daily = math.cos(2 * math.pi * (hour - DIURNAL_PEAK_HOUR) / 24)
         moved = (

@@ -12,18 +12,12 @@ reporting precision, times with format_time, classes with class_label).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from string import Formatter
 from types import MappingProxyType
 
-# China has one zone and no daylight saving, so a fixed offset needs no tz database.
-BEIJING = timezone(timedelta(hours=8), "CST")
-
-# GB 3838 classes in the Unicode Roman numerals the national platform prints, numbered
-# as sensors.gb3838.WaterClass (6 is "worse than V"), so a WaterClass can be passed.
-CLASS_LABELS: Mapping[int, str] = MappingProxyType(
-    {1: "Ⅰ", 2: "Ⅱ", 3: "Ⅲ", 4: "Ⅳ", 5: "Ⅴ", 6: "劣Ⅴ"}
-)
+from sensors.gb3838 import WaterClass
+from sensors.local_time import SHANGHAI
 
 TEMPLATES: Mapping[str, str] = MappingProxyType(
     {
@@ -48,17 +42,17 @@ TEMPLATES: Mapping[str, str] = MappingProxyType(
 
 
 def class_label(grade: int) -> str:
-    try:
-        return CLASS_LABELS[grade]
-    except KeyError:
-        raise ValueError(f"class grade {grade}: expected 1-6 (6 = 劣Ⅴ)") from None
+    """Ⅰ … Ⅴ, 劣Ⅴ: the national platform's Unicode Roman numerals (sensors.gb3838)."""
+    if not 1 <= grade <= WaterClass.WORSE_THAN_V:
+        raise ValueError(f"class grade {grade}: expected 1-6 (6 = 劣Ⅴ)")
+    return WaterClass(grade).label
 
 
 def format_time(moment: datetime) -> str:
     """Beijing time as an SMS reads it, e.g. 5月1日08:00."""
     if moment.utcoffset() is None:
         raise ValueError("moment must be timezone-aware")
-    local = moment.astimezone(BEIJING)
+    local = moment.astimezone(SHANGHAI)
     return f"{local.month}月{local.day}日{local:%H:%M}"
 
 

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from alerts import contacts as service
 from app.contacts.importer import import_contacts_csv
 from app.settings import get_settings
+from sensors.local_time import SHANGHAI
 
 contacts_cli = typer.Typer(
     no_args_is_help=True, help="Manage river chiefs, liaisons and their section routes."
@@ -38,7 +39,7 @@ def transaction() -> Iterator[Session]:
 
 
 def _local(at: datetime) -> str:
-    return at.astimezone(service.SHANGHAI).strftime("%Y-%m-%d %H:%M")
+    return at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
 
 
 def _parse_time(text: str) -> datetime:

@@ -28,6 +28,7 @@ from app.contacts.schemas import (
 )
 from app.deps import SessionDep
 from app.errors import PayloadTooLarge
+from sensors.local_time import SHANGHAI
 
 router = APIRouter(tags=["contacts"])
 
@@ -70,8 +71,8 @@ def _mute_out(mute: MuteWindow, section: str | None, station: str | None, now: d
         id=mute.id,
         section=section,
         station=station,
-        starts_at=mute.starts_at.astimezone(service.SHANGHAI),
-        ends_at=mute.ends_at.astimezone(service.SHANGHAI),
+        starts_at=mute.starts_at.astimezone(SHANGHAI),
+        ends_at=mute.ends_at.astimezone(SHANGHAI),
         reason=mute.reason,
         active=mute.starts_at <= now < mute.ends_at,
     )

@@ -8,7 +8,6 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
@@ -32,9 +31,9 @@ from app.models import Section, Station
 from app.stations import service as stations
 from sensors import gb3838
 from sensors.gb3838 import WaterClass
+from sensors.local_time import SHANGHAI
 from sensors.parameters import BY_CODE, BY_ID, EVALUATED_CODES, Parameter
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 DEFAULT_WINDOW_HOURS = 7 * 24
 
 

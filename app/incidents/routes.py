@@ -10,7 +10,6 @@ from __future__ import annotations
 import html
 from datetime import UTC, datetime
 from typing import Annotated
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
@@ -34,11 +33,11 @@ from app.incidents.schemas import (
     incident_out,
     notifications_out,
 )
+from sensors.local_time import SHANGHAI
 
 router = APIRouter(tags=["incidents"])
 ack_router = APIRouter(tags=["incidents"], include_in_schema=False)
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 Limit = Annotated[int, Query(ge=1, le=500)]
 Offset = Annotated[int, Query(ge=0)]
 MESSAGES_PER_INCIDENT = 500

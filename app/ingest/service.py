@@ -6,7 +6,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
@@ -18,12 +17,11 @@ from app.ingest import store
 from app.ingest.validate import EPOCH, Parsed, Refusal
 from app.models import Station
 from sensors import gb3838
+from sensors.local_time import SHANGHAI
 from sensors.parameters import BY_ID, Direction
 from sensors.qc import QCFlag, QCThresholds, Readings, qc_with_context, required_context_seconds
 from sensors.qc import resolve_thresholds as qc_thresholds
 from sensors.readings import pivot
-
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 # A batch's QC context: the stored readings of its series around it. Before and after
 # the batch's span at most CONTEXT_ROWS per series, read backwards and forwards along the
