@@ -13,7 +13,7 @@ from alerts.channels.templates import render
 from alerts.evaluator import try_lock
 from alerts.incidents import Severity, State
 from alerts.models import Contact, Incident, OutboxMessage
-from alerts.notifier import Policy
+from alerts.notifier import Policy, contact_targets
 from app.models import Section
 from sensors.local_time import SHANGHAI
 
@@ -61,9 +61,7 @@ def send_daily_digest(session: Session, policy: Policy, now: datetime) -> int:
     )
     sent = 0
     for contact in offices:
-        targets = [(ChannelKind.SMS, contact.phone)] if contact.phone else []
-        targets += [(ChannelKind.WEBHOOK, e.url) for e in contact.endpoints if e.active]
-        for n, (channel, recipient) in enumerate(targets):
+        for n, (channel, recipient) in enumerate(contact_targets(contact)):
             key = f"digest_{day}_{contact.id}_{n}"
             if key in written:
                 continue

@@ -105,6 +105,12 @@ def _fields(session: Session, incident: Incident) -> dict[str, str]:
     return fields
 
 
+def contact_targets(contact: Contact, *, sms: bool = True) -> list[tuple[ChannelKind, str]]:
+    """Where a contact is reached: their phone by SMS, each active webhook endpoint."""
+    targets = [(ChannelKind.SMS, contact.phone)] if sms and contact.phone else []
+    return targets + [(ChannelKind.WEBHOOK, e.url) for e in contact.endpoints if e.active]
+
+
 def _send(
     session: Session,
     incident: Incident,
@@ -130,8 +136,9 @@ def _send(
             policy.secret_key, incident.id, contact.id, now + policy.ack_ttl
         )
         personal = {**payload, "ack_url": acklinks.ack_url(policy.public_url, token)}
-        if contact.phone and incident.severity > Severity.INFO:
-            if sms_wait is not None and event == "alert.reminder":
+        for channel, recipient in contact_targets(contact, sms=incident.severity > Severity.INFO):
+            is_sms = channel is ChannelKind.SMS
+            if is_sms and sms_wait is not None and event == "alert.reminder":
                 # Reminders queued for the end of the quiet hours: one is enough.
                 outbox.cancel_pending(
                     session,
@@ -139,33 +146,20 @@ def _send(
                     (event,),
                     "superseded by a newer reminder",
                     contact_id=contact.id,
-                    channel=ChannelKind.SMS,
+                    channel=channel,
                 )
             outbox.enqueue(
                 session,
-                channel=ChannelKind.SMS,
-                recipient=contact.phone,
+                channel=channel,
+                recipient=recipient,
                 event=event,
                 text=text,
                 payload=personal,
                 incident_id=incident.id,
                 contact_id=contact.id,
-                not_before=sms_wait,
+                not_before=sms_wait if is_sms else None,
             )
             count += 1
-        for endpoint in contact.endpoints:
-            if endpoint.active:
-                outbox.enqueue(
-                    session,
-                    channel=ChannelKind.WEBHOOK,
-                    recipient=endpoint.url,
-                    event=event,
-                    text=text,
-                    payload=personal,
-                    incident_id=incident.id,
-                    contact_id=contact.id,
-                )
-                count += 1
     add_event(
         session,
         incident,
