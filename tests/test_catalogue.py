@@ -122,3 +122,14 @@ def test_parameters_api(client: httpx.Client) -> None:
     assert params["do"]["direction"] == "ge"
     assert params["tn"]["evaluated"] is False
     assert params["ph"]["precision"] == 2
+
+
+def test_targets_in_force_before_during_and_after_the_plan(seeded: Session) -> None:
+    ids = dict(seeded.execute(select(Section.name, Section.id)).all())
+    yongzhong = ids["永中"]
+    assert catalogue.targets_in_force(seeded, [yongzhong], 2021) == {yongzhong: (4, 3)}
+    assert catalogue.targets_in_force(seeded, [yongzhong], 2023) == {yongzhong: (3, None)}
+    # After 2023 the plan's last targets hold; before 2021 its first ones apply.
+    assert catalogue.targets_in_force(seeded, [yongzhong], 2026) == {yongzhong: (3, None)}
+    assert catalogue.targets_in_force(seeded, [yongzhong], 2019) == {yongzhong: (4, 3)}
+    assert catalogue.binding_target(seeded, ids["朱家闸"], 2022) == 3

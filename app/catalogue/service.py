@@ -38,29 +38,32 @@ def get_section(session: Session, code: str) -> Section:
     return section
 
 
-def targets_in_force(
-    session: Session, section_ids: Iterable[int], year: int
-) -> dict[int, tuple[int, int | None]]:
-    """(binding, stretch) class per section for `year`.
+def in_force(targets: Iterable[SectionTarget], year: int) -> tuple[int, int | None] | None:
+    """(binding, stretch) class for `year` from a section's targets.
 
     The plan sets targets for 2021–2023; after its last year the last targets hold (the
     plan asks to keep them: 稳定), and before its first year the first ones apply.
     """
-    rows = session.execute(
-        select(
-            SectionTarget.section_id,
-            SectionTarget.year,
-            SectionTarget.binding_class,
-            SectionTarget.stretch_class,
-        )
-        .where(SectionTarget.section_id.in_(list(section_ids)))
-        .order_by(SectionTarget.section_id, SectionTarget.year)
+    ordered = sorted(targets, key=lambda t: t.year)
+    chosen = next((t for t in reversed(ordered) if t.year <= year), ordered[0] if ordered else None)
+    return None if chosen is None else (chosen.binding_class, chosen.stretch_class)
+
+
+def targets_in_force(
+    session: Session, section_ids: Iterable[int], year: int
+) -> dict[int, tuple[int, int | None]]:
+    """in_force() for several sections, in one query."""
+    rows = session.scalars(
+        select(SectionTarget).where(SectionTarget.section_id.in_(list(section_ids)))
     ).all()
-    out: dict[int, tuple[int, int | None]] = {}
-    for section_id, target_year, binding, stretch in rows:
-        if section_id not in out or target_year <= year:
-            out[section_id] = (binding, stretch)
-    return out
+    by_section: dict[int, list[SectionTarget]] = {}
+    for target in rows:
+        by_section.setdefault(target.section_id, []).append(target)
+    return {
+        section_id: found
+        for section_id, targets in by_section.items()
+        if (found := in_force(targets, year)) is not None
+    }
 
 
 def binding_target(session: Session, section_id: int, year: int) -> int | None:

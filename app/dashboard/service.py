@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.catalogue import service as catalogue
-from app.catalogue.service import binding_target
+from app.catalogue.service import in_force
 from app.dashboard import queries
 from app.dashboard.schemas import (
     Bucket,
@@ -59,9 +59,7 @@ def _reading(row: Any, now: datetime) -> dict[str, Any]:
     }
 
 
-def _section_state(
-    session: Session, section: Section, rows: Sequence[Any], now: datetime
-) -> dict[str, Any]:
+def _section_state(section: Section, rows: Sequence[Any], now: datetime) -> dict[str, Any]:
     items = {
         BY_ID[r.parameter_id].code: ItemState(
             **_reading(r, now),
@@ -72,7 +70,9 @@ def _section_state(
     }
     # Every evaluated code, missing ones as None: evaluate_section needs at least one.
     good = {c: items[c].good_value if c in items else None for c in EVALUATED_CODES}
-    target = binding_target(session, section.id, now.astimezone(SHANGHAI).year)
+    # The section comes with its targets loaded: no query per section.
+    found = in_force(section.targets, now.astimezone(SHANGHAI).year)
+    target = found[0] if found else None
     result = gb3838.evaluate_section(good, waterbody=section.waterbody, target=target)
     return {
         "code": section.code,
@@ -101,7 +101,7 @@ def sections_status(session: Session, now: datetime, within_hours: int) -> Statu
         as_of=now.astimezone(SHANGHAI),
         within_hours=within_hours,
         sections=[
-            SectionState(**_section_state(session, s, by_section[s.id], now))
+            SectionState(**_section_state(s, by_section[s.id], now))
             for s in catalogue.list_sections(session)
         ],
     )
@@ -129,9 +129,7 @@ def section_detail(
     for row in queries.latest_by_station(session, since, [s.id for s in members]):
         by_station[row.station_id].append(row)
     return SectionDetailOut(
-        **_section_state(
-            session, section, queries.latest_by_section(session, since, section.id), now
-        ),
+        **_section_state(section, queries.latest_by_section(session, since, section.id), now),
         as_of=now.astimezone(SHANGHAI),
         within_hours=within_hours,
         stations=[_station_state(s, by_station[s.id], now) for s in members],
