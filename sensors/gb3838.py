@@ -491,7 +491,9 @@ def _multiple(c: FloatArray, limit: FloatArray) -> FloatArray:
     with np.errstate(invalid="ignore"):
         exceeds = c > limit  # False for NaN value or NaN limit
         result: FloatArray = np.where(exceeds, (c - limit) / limit, np.nan)
-    return result
+    # Binary noise ((0.5 − 0.2)/0.2 = 1.4999999999999998) would order two items that the
+    # decimal values tie; no multiple is meaningful past ten decimals.
+    return np.round(result, 10)
 
 
 def _main_pollutants(multiples: Mapping[str, FloatArray], present: list[str], n: int) -> Int8Array:

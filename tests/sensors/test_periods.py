@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from fractions import Fraction
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -211,7 +212,7 @@ def test_shares_in_i_iii_v_and_worse() -> None:
     assert shares.share_i_iii.tolist() == [5 / 8]
     assert shares.share_v.tolist() == [1 / 8]
     assert shares.share_worse_than_v.tolist() == [1 / 8]
-    assert shares.action_plan_met() == [False]
+    assert shares.action_plan_met(PLAN_GOALS) == [False]
     assert shares.grades() == ["轻度污染"]
 
 
@@ -228,14 +229,19 @@ def test_shares_over_a_subset_of_sections() -> None:
     assert shares.share_worse_than_v.tolist() == [0.5, 0.0]
 
 
+# The plan's goals for the I–III share: 2021 ≥ 90 %, 2022 ≥ 93 % (力争), 2023 ≥ 93 %.
+PLAN_GOALS = {2021: Fraction(90, 100), 2022: Fraction(93, 100), 2023: Fraction(93, 100)}
+
+
 def test_action_plan_goals() -> None:
-    # 2021: ≥ 90 % in I–III and none in V or worse; 2022–2023: ≥ 93 %.
     nine_of_ten = {f"s{i}": 3 for i in range(9)} | {"s9": 4}
-    assert _yearly(nine_of_ten, "2021").action_plan_met() == [True]
-    assert _yearly(nine_of_ten, "2022").action_plan_met() == [False]
-    assert _yearly(nine_of_ten, "2024").action_plan_met() == [None]
+    assert _yearly(nine_of_ten, "2021").action_plan_met(PLAN_GOALS) == [True]
+    assert _yearly(nine_of_ten, "2022").action_plan_met(PLAN_GOALS) == [False]
+    # Without the stretch goal, 2022 is judged on no goal at all.
+    assert _yearly(nine_of_ten, "2022").action_plan_met({2021: Fraction(9, 10)}) == [None]
+    assert _yearly(nine_of_ten, "2024").action_plan_met(PLAN_GOALS) == [None]
     with_v = {f"s{i}": 2 for i in range(19)} | {"s19": 5}
-    assert _yearly(with_v, "2021").action_plan_met() == [False]
+    assert _yearly(with_v, "2021").action_plan_met(PLAN_GOALS) == [False]
 
 
 @pytest.mark.parametrize(
