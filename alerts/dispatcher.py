@@ -42,7 +42,7 @@ from types import FrameType
 from typing import Any
 
 import httpx
-from sqlalchemy import func, select, text, update
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from alerts.channels.base import (
@@ -54,9 +54,8 @@ from alerts.channels.base import (
 )
 from alerts.channels.sms import SmsChannel, SmsSettings
 from alerts.channels.webhook import WebhookChannel
-from alerts.models import OUTBOX_STATES, OutboxMessage, WebhookEndpoint
+from alerts.models import OutboxMessage, WebhookEndpoint
 from alerts.outbox import to_outbound
-from app.errors import BadRequest, Conflict, NotFound
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -379,55 +378,6 @@ def _claim_from_row(row: Any, deadline: float) -> Claim:
         message=message,
         deadline=deadline,
     )
-
-
-# The API's view of the outbox: the notification log and the dead letters. These take
-# the caller's session and never commit, as the other services do.
-
-
-def list_messages(
-    session: Session,
-    *,
-    incident_id: int | None = None,
-    status: str | None = None,
-    limit: int = 50,
-    offset: int = 0,
-) -> Sequence[OutboxMessage]:
-    """Newest first."""
-    if status is not None and status not in OUTBOX_STATES:
-        raise BadRequest(f"status must be one of {', '.join(OUTBOX_STATES)}")
-    if limit < 1 or offset < 0:
-        raise BadRequest("limit must be positive and offset not negative")
-    stmt = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit).offset(offset)
-    if incident_id is not None:
-        stmt = stmt.where(OutboxMessage.incident_id == incident_id)
-    if status is not None:
-        stmt = stmt.where(OutboxMessage.status == status)
-    return session.scalars(stmt).all()
-
-
-def list_dead(session: Session, limit: int = 50, offset: int = 0) -> Sequence[OutboxMessage]:
-    return list_messages(session, status="dead", limit=limit, offset=offset)
-
-
-def retry_dead(session: Session, message_id: int) -> OutboxMessage:
-    """Put a dead letter back in the queue, due now; attempts and last_error are kept.
-
-    Its age still counts from created_at, so a message older than max_age gets one
-    attempt per retry: a failure sends it straight back to the dead letters.
-    """
-    revived = session.scalars(
-        update(OutboxMessage)
-        .where(OutboxMessage.id == message_id, OutboxMessage.status == "dead")
-        .values(status="pending", next_attempt_at=func.now(), lease_until=None)
-        .returning(OutboxMessage),
-        execution_options={"populate_existing": True},
-    ).one_or_none()
-    if revived is not None:
-        return revived
-    if session.get(OutboxMessage, message_id) is None:
-        raise NotFound(f"no outbox message {message_id}")
-    raise Conflict(f"outbox message {message_id} is not a dead letter")
 
 
 # Channels from the settings.

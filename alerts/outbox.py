@@ -8,15 +8,16 @@ send one for a change that never happened. The dispatcher delivers what is commi
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from alerts.channels.base import ChannelKind, OutboundMessage
-from alerts.models import OutboxMessage
+from alerts.models import OUTBOX_STATES, OutboxMessage
+from app.errors import BadRequest, Conflict, NotFound
 
 
 def new_idempotency_key() -> str:
@@ -94,3 +95,52 @@ def cancel_pending(
         execution_options={"synchronize_session": False},
     ).all()
     return len(cancelled)
+
+
+# The API's view of the outbox: the notification log and the dead letters. These take
+# the caller's session and never commit, as the other services do.
+
+
+def list_messages(
+    session: Session,
+    *,
+    incident_id: int | None = None,
+    status: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> Sequence[OutboxMessage]:
+    """Newest first."""
+    if status is not None and status not in OUTBOX_STATES:
+        raise BadRequest(f"status must be one of {', '.join(OUTBOX_STATES)}")
+    if limit < 1 or offset < 0:
+        raise BadRequest("limit must be positive and offset not negative")
+    stmt = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit).offset(offset)
+    if incident_id is not None:
+        stmt = stmt.where(OutboxMessage.incident_id == incident_id)
+    if status is not None:
+        stmt = stmt.where(OutboxMessage.status == status)
+    return session.scalars(stmt).all()
+
+
+def list_dead(session: Session, limit: int = 50, offset: int = 0) -> Sequence[OutboxMessage]:
+    return list_messages(session, status="dead", limit=limit, offset=offset)
+
+
+def retry_dead(session: Session, message_id: int) -> OutboxMessage:
+    """Put a dead letter back in the queue, due now; attempts and last_error are kept.
+
+    Its age still counts from created_at, so a message older than max_age gets one
+    attempt per retry: a failure sends it straight back to the dead letters.
+    """
+    revived = session.scalars(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message_id, OutboxMessage.status == "dead")
+        .values(status="pending", next_attempt_at=func.now(), lease_until=None)
+        .returning(OutboxMessage),
+        execution_options={"populate_existing": True},
+    ).one_or_none()
+    if revived is not None:
+        return revived
+    if session.get(OutboxMessage, message_id) is None:
+        raise NotFound(f"no outbox message {message_id}")
+    raise Conflict(f"outbox message {message_id} is not a dead letter")

@@ -14,7 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
 
-from alerts import acklinks, dispatcher
+from alerts import acklinks, outbox
 from alerts import incidents as lifecycle
 from alerts.incidents import State
 from alerts.models import Incident
@@ -77,7 +77,7 @@ def _detail(session: SessionDep, incident: Incident, readings_limit: int) -> Inc
         limit=readings_limit,
     )
     # The log lists newest first; a timeline reads oldest first.
-    newest = dispatcher.list_messages(session, incident_id=incident.id, limit=MESSAGES_PER_INCIDENT)
+    newest = outbox.list_messages(session, incident_id=incident.id, limit=MESSAGES_PER_INCIDENT)
     messages = list(reversed(newest))
     return IncidentDetailOut(
         **incident_out(incident, where).model_dump(),
@@ -140,7 +140,7 @@ def list_notifications(
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> list[NotificationOut]:
-    messages = dispatcher.list_messages(
+    messages = outbox.list_messages(
         session, incident_id=incident_id, status=status, limit=limit, offset=offset
     )
     return notifications_out(session, messages)
@@ -154,7 +154,7 @@ def list_notifications(
 def list_dead_letters(
     session: SessionDep, limit: Limit = 50, offset: Offset = 0
 ) -> list[NotificationOut]:
-    return notifications_out(session, dispatcher.list_dead(session, limit=limit, offset=offset))
+    return notifications_out(session, outbox.list_dead(session, limit=limit, offset=offset))
 
 
 @router.post(
@@ -163,7 +163,7 @@ def list_dead_letters(
     summary="Send a dead message again, now (409 unless it is dead)",
 )
 def retry_dead_letter(message_id: int, session: SessionDep) -> NotificationOut:
-    return notifications_out(session, [dispatcher.retry_dead(session, message_id)])[0]
+    return notifications_out(session, [outbox.retry_dead(session, message_id)])[0]
 
 
 # --- The ack link -------------------------------------------------------------------------

@@ -38,12 +38,9 @@ from alerts.dispatcher import (
     backoff_delay,
     build_channels,
     endpoint_secrets,
-    list_dead,
-    list_messages,
-    retry_dead,
 )
 from alerts.models import Contact, Incident, OutboxMessage, WebhookEndpoint
-from alerts.outbox import enqueue
+from alerts.outbox import enqueue, list_dead, list_messages, retry_dead
 from app import migrate
 from app.db import make_engine, make_sessionmaker
 from app.errors import BadRequest, Conflict, NotFound
