@@ -153,7 +153,7 @@ def main() -> None:
             for n in range(args.alerts):
                 # Consecutive alerts fall on different sections (station i is on S(i % 18)).
                 code, section, key = fleet[n % len(fleet)]
-                t = datetime.now(UTC) - timedelta(seconds=1)
+                t = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=2)
                 headers = {"Authorization": f"Bearer {key}"}
                 t0 = time.perf_counter()
                 r = client.post(
@@ -189,7 +189,7 @@ def main() -> None:
                     json={
                         "readings": [
                             {
-                                "time": (t + timedelta(milliseconds=500)).isoformat(),
+                                "time": (t + timedelta(seconds=1)).isoformat(),  # by the second
                                 "values": {"nh3n": 0.3},
                             }
                         ]
