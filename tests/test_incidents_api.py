@@ -182,7 +182,9 @@ def test_acknowledge_through_the_api(
     assert (again.status_code, again.json()["acknowledged_by"]) == (200, "张三")
 
     events = session.scalars(
-        select(IncidentEvent).where(IncidentEvent.incident_id == incident.id)
+        select(IncidentEvent)
+        .where(IncidentEvent.incident_id == incident.id)
+        .order_by(IncidentEvent.id)
     ).all()
     assert [(e.kind, e.details.get("via")) for e in events] == [
         ("opened", None),
