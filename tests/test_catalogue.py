@@ -77,8 +77,12 @@ def test_zones_api(seeded: Session, client: httpx.Client) -> None:
     zones = {z["name"]: z for z in client.get("/api/v1/zones").json()}
     assert set(zones) == set(ZONES)
     codes = {s.name: s.code for s in seeded.scalars(select(Section))}
+    assert zones["湖前片"]["goal"] == (
+        "朱家闸断面水质2021年力争Ⅲ类，2022年达到Ⅲ类，2023年稳定达到Ⅲ类，并持续改善。"
+    )
     for name, (sections, governments) in ZONES.items():
         assert zones[name]["governments"] == governments
+        assert zones[name]["goal"].endswith("。")  # the annex's own words, in Chinese
         assert sorted(zones[name]["sections"]) == sorted(codes[s] for s in sections)
 
 
