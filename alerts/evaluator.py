@@ -8,7 +8,6 @@ none opens an incident twice; escalation claims incidents with SKIP LOCKED.
 from __future__ import annotations
 
 import itertools
-import logging
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -28,8 +27,6 @@ from app.models import Section, Station
 from sensors import gb3838
 from sensors.local_time import SHANGHAI
 from sensors.readings import pivot
-
-log = logging.getLogger(__name__)
 
 EVALUATE_LOCK = 0x52570001  # advisory lock keys: "RW" + job number
 SILENCE_LOCK = 0x52570002
