@@ -49,17 +49,22 @@ class Wakeable:
         self.scheduler: BackgroundScheduler | None = None
 
     def __call__(self) -> None:
-        if not self._running.acquire(blocking=False):
-            self._again.set()
-            return
-        try:
-            while True:
-                self._again.clear()
-                more = self._fn()
-                if not (more or self._again.is_set()):
-                    break
-        finally:
-            self._running.release()
+        while True:
+            if not self._running.acquire(blocking=False):
+                self._again.set()  # the running call will go round once more
+                return
+            try:
+                while True:
+                    self._again.clear()
+                    more = self._fn()
+                    if not (more or self._again.is_set()):
+                        break
+            finally:
+                self._running.release()
+            # A request that came between the last check and the release found the lock
+            # still held and left it to us.
+            if not self._again.is_set():
+                return
 
     def wake(self) -> None:
         self._again.set()

@@ -1,0 +1,40 @@
+"""The wake-up mechanics of the scheduler's jobs."""
+
+from __future__ import annotations
+
+import threading
+
+from app.scheduler import Wakeable
+
+
+def test_a_wake_during_a_run_makes_it_run_again_once() -> None:
+    started, release = threading.Event(), threading.Event()
+    runs: list[int] = []
+
+    def work() -> bool:
+        runs.append(len(runs))
+        if len(runs) == 1:
+            started.set()
+            release.wait(5)
+        return False
+
+    job = Wakeable("evaluate", work)
+    first = threading.Thread(target=job)
+    first.start()
+    assert started.wait(5)
+    job()  # the job is running: this only asks for another round
+    job()
+    release.set()
+    first.join(5)
+    assert runs == [0, 1]
+
+
+def test_more_work_keeps_it_going_until_done() -> None:
+    left = [3]
+
+    def work() -> bool:
+        left[0] -= 1
+        return left[0] > 0
+
+    Wakeable("dispatch", work)()
+    assert left == [0]
