@@ -11,6 +11,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 from sqlalchemy import Engine, create_engine
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,26 @@ def ensure_database(server_url: str, name: str) -> None:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
         if not exists:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def with_database(server_url: str, name: str) -> str:
+    """The URL of database `name` on the server at `server_url`."""
+    return make_url(libpq_url(server_url)).set(database=name).render_as_string(hide_password=False)
+
+
+def recreate_database(server_url: str, name: str) -> str:
+    """Database `name`, new and empty (an old one is dropped, its sessions ended); its URL."""
+    drop_database(server_url, name)
+    with psycopg.connect(libpq_url(server_url), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return with_database(server_url, name)
+
+
+def drop_database(server_url: str, name: str) -> None:
+    with psycopg.connect(libpq_url(server_url), autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
 
 
 @contextlib.contextmanager

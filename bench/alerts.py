@@ -36,9 +36,9 @@ from alerts.channels.webhook import new_secret
 from alerts.models import AlertRule
 from app import migrate
 from app.catalogue import service as catalogue
-from app.db import make_engine
+from app.db import make_engine, recreate_database
 from app.stations import service as stations
-from bench.ingest import fresh_database, start_service
+from bench.ingest import start_service
 
 
 class Receiver(ThreadingHTTPServer):
@@ -117,7 +117,7 @@ def main() -> None:
     receiver = Receiver()
     threading.Thread(target=receiver.serve_forever, daemon=True).start()
     hook = f"http://127.0.0.1:{receiver.server_address[1]}/hook"
-    url = fresh_database(args.database_url, "riverwatch_bench_alerts")
+    url = recreate_database(args.database_url, "riverwatch_bench_alerts")
     fleet = setup(url, args.stations, hook)
     env_extra = {"RIVERWATCH_QUIET_HOURS": "", "RIVERWATCH_EVALUATE_INTERVAL_S": "15"}
     os.environ.update(env_extra)

@@ -26,28 +26,18 @@ from pathlib import Path
 import httpx
 import numpy as np
 import psycopg
-from psycopg import sql
 from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app import migrate
 from app.catalogue import service as catalogue
-from app.db import libpq_url, make_engine
+from app.db import libpq_url, make_engine, recreate_database
 from app.stations import service as stations
 
 PARAMS = ("ph", "do", "codmn", "nh3n", "tp")  # five items, as national stations class
 TIMES_PER_BATCH = 200  # × 5 items = 1,000 readings a batch
 PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01 in Unix microseconds
-
-
-def fresh_database(server_url: str, name: str) -> str:
-    with psycopg.connect(libpq_url(server_url), autocommit=True) as conn:
-        ident = sql.Identifier(name)
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(ident))
-    base, _, _ = libpq_url(server_url).rpartition("/")
-    return f"{base}/{name}"
 
 
 def start_service(url: str, port: int, workers: int = 1) -> subprocess.Popen[bytes]:
@@ -224,7 +214,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="service processes (2 cores)")
     args = parser.parse_args()
 
-    url = fresh_database(args.database_url, "riverwatch_bench")
+    url = recreate_database(args.database_url, "riverwatch_bench")
     engine = make_engine(url, pool_size=1)
     migrate.upgrade(engine)
     with Session(engine) as session, session.begin():

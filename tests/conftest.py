@@ -12,18 +12,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
 from fastapi import FastAPI
-from psycopg import sql
 from sqlalchemy import Engine
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from alerts.smsgw.serve import serving
 from app import migrate
 from app.catalogue import service as catalogue
-from app.db import embedded_postgres, libpq_url, make_engine
+from app.db import drop_database, embedded_postgres, make_engine, recreate_database
 from app.deps import get_session
 from app.main import create_app
 from app.settings import Environment, Settings
@@ -31,22 +28,13 @@ from app.settings import Environment, Settings
 TEST_SERVER_ENV = "RIVERWATCH_TEST_DATABASE_URL"
 
 
-def _with_database(url: str, name: str) -> str:
-    return make_url(libpq_url(url)).set(database=name).render_as_string(hide_password=False)
-
-
 @contextlib.contextmanager
 def fresh_database(server_url: str, name: str) -> Iterator[str]:
     """A new, empty database on the server; dropped afterwards."""
-    ident = sql.Identifier(name)
-    with psycopg.connect(libpq_url(server_url), autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(ident))
     try:
-        yield _with_database(server_url, name)
+        yield recreate_database(server_url, name)
     finally:
-        with psycopg.connect(libpq_url(server_url), autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
+        drop_database(server_url, name)
 
 
 @pytest.fixture(scope="session")

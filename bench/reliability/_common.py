@@ -22,8 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
-from psycopg import sql
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -35,7 +33,7 @@ from alerts.models import Contact, WebhookEndpoint  # noqa: E402
 from alerts.outbox import enqueue  # noqa: E402
 from app import migrate  # noqa: E402
 from app.catalogue import service as catalogue  # noqa: E402
-from app.db import libpq_url, make_engine  # noqa: E402
+from app.db import drop_database, make_engine, recreate_database  # noqa: E402
 
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 FIELDS = {
@@ -62,26 +60,10 @@ def parser(description: str | None) -> argparse.ArgumentParser:
     return p
 
 
-def fresh_database(server_url: str, name: str) -> str:
-    ident = sql.Identifier(name)
-    with psycopg.connect(libpq_url(server_url), autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(ident))
-    base, _, _ = libpq_url(server_url).rpartition("/")
-    return f"{base}/{name}"
-
-
-def drop_database(server_url: str, name: str) -> None:
-    with psycopg.connect(libpq_url(server_url), autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
-
-
 @contextmanager
 def database(server_url: str, name: str) -> Iterator[tuple[str, Engine]]:
     """A migrated database of our own, dropped at the end."""
-    url = fresh_database(server_url, name)
+    url = recreate_database(server_url, name)
     engine = make_engine(url, pool_size=4)
     try:
         # Migrated here, once: replicas starting together would otherwise race to.
@@ -230,6 +212,17 @@ def enqueue_batch(
                 payload={**FIELDS, "n": n},
                 contact_id=contact_ids[n % len(contact_ids)],
             )
+
+
+def wait_all_delivered(
+    engine: Engine, messages: int, *, timeout_s: float = 180, step_s: float = 0.1
+) -> None:
+    wait_until(
+        "every message to be delivered",
+        lambda: outbox_counts(engine)["delivered"] == messages,
+        timeout_s=timeout_s,
+        step_s=step_s,
+    )
 
 
 def outbox_counts(engine: Engine) -> dict[str, int]:

@@ -158,12 +158,7 @@ def main() -> int:
                 replica.kill()
                 kills.append((c.outbox_counts(engine)["delivered"], in_flight))
                 replica = c.start_replica(args.replica, f"replica-{k}", url, logs, **settings)
-            c.wait_until(
-                "every message to be delivered",
-                lambda: c.outbox_counts(engine)["delivered"] == args.messages,
-                timeout_s=180,
-                step_s=0.1,
-            )
+            c.wait_all_delivered(engine, args.messages)
             elapsed = time.monotonic() - started
             time.sleep(1.0)  # let any late repeat arrive before counting
         finally:

@@ -66,12 +66,7 @@ def main() -> int:
             during_down = c.outbox_counts(engine)
             receiver = c.start_receiver(port, secret, logs, record)
             up = time.monotonic()
-            c.wait_until(
-                "every message to be delivered",
-                lambda: c.outbox_counts(engine)["delivered"] == args.messages,
-                timeout_s=180,
-                step_s=0.1,
-            )
+            c.wait_all_delivered(engine, args.messages)
             recovered_s = time.monotonic() - up
             time.sleep(1.0)  # let any late duplicate arrive before counting
         finally:

@@ -52,12 +52,7 @@ def main() -> int:
                     sessions, hook, contact_ids, first, min(CHUNK, args.messages - first)
                 )
             enqueued_s = time.monotonic() - started
-            c.wait_until(
-                "every message to be delivered",
-                lambda: c.outbox_counts(engine)["delivered"] == args.messages,
-                timeout_s=300,
-                step_s=0.25,
-            )
+            c.wait_all_delivered(engine, args.messages, timeout_s=300, step_s=0.25)
             elapsed = time.monotonic() - started
             # Anything still in flight would show up as a late duplicate: give it time.
             time.sleep(1.0)
