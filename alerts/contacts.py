@@ -1,6 +1,6 @@
 """Contacts (river chiefs, liaisons, operations), their section routes, escalation and mutes.
 
-Functions take the session, never commit, and raise app.errors on bad input. Times without
+Functions take the session, never commit, and raise core.errors on bad input. Times without
 an offset are Asia/Shanghai local time: that is what operators write in CSVs and the CLI.
 """
 
@@ -26,8 +26,8 @@ from alerts.models import (
     SectionContact,
     WebhookEndpoint,
 )
-from app.errors import BadRequest, Conflict, NotFound
-from app.models import Section, Station
+from core.errors import BadRequest, Conflict, NotFound
+from core.models import Section, Station
 from sensors.local_time import SHANGHAI
 
 MAX_TIER: Final = 9  # the schema's CHECK on section_contacts and escalation_tiers

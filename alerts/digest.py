@@ -14,7 +14,7 @@ from alerts.evaluator import try_lock
 from alerts.incidents import Severity, State
 from alerts.models import Contact, Incident, OutboxMessage
 from alerts.notifier import Policy, contact_targets
-from app.models import Section
+from core.models import Section
 from sensors.local_time import SHANGHAI
 
 DIGEST_LOCK = 0x52570003

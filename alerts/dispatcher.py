@@ -56,7 +56,7 @@ from alerts.channels.sms import SmsChannel, SmsSettings
 from alerts.channels.webhook import WebhookChannel
 from alerts.models import OutboxMessage, WebhookEndpoint
 from alerts.outbox import to_outbound
-from app.settings import Settings
+from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -492,7 +492,7 @@ def dispatcher_for(
 
 
 def main(argv: list[str] | None = None) -> None:
-    from app.db import make_engine, make_sessionmaker
+    from core.db import make_engine, make_sessionmaker
 
     parser = argparse.ArgumentParser(
         prog="python -m alerts.dispatcher",

@@ -22,8 +22,8 @@ from alerts import notifier
 from alerts.incidents import Change, Severity, State, Subject
 from alerts.models import AlertRule, EvaluatorState, Incident
 from alerts.rules import Persistence, Rule, RuleConfig, Series, Verdict, judge, worst
-from app.catalogue.service import targets_in_force
-from app.models import Section, Station
+from core.catalogue import targets_in_force
+from core.models import Section, Station
 from sensors import gb3838
 from sensors.local_time import SHANGHAI
 from sensors.readings import pivot

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from alerts import outbox
 from alerts.channels.base import ChannelKind
 from alerts.models import Incident, IncidentEvent
-from app.errors import Conflict, NotFound
+from core.errors import Conflict, NotFound
 
 # Messages that chase an open incident, and those that announce one.
 CHASERS = ("alert.reminder", "alert.escalated")

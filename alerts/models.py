@@ -26,7 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.models import Base, Section
+from core.models import Base, Section
 
 CONTACT_LEVELS = ("liaison", "village", "township", "county", "office", "operations")
 INCIDENT_STATES = ("open", "acknowledged", "resolved")

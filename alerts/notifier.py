@@ -20,7 +20,7 @@ from alerts.channels.base import ChannelKind
 from alerts.channels.templates import class_label, format_time, render
 from alerts.incidents import Severity, add_event
 from alerts.models import Contact, Incident
-from app.models import Section, Station
+from core.models import Section, Station
 from sensors.local_time import SHANGHAI
 from sensors.parameters import BY_CODE
 

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from alerts.channels.base import ChannelKind, OutboundMessage
 from alerts.models import OUTBOX_STATES, OutboxMessage
-from app.errors import BadRequest, Conflict, NotFound
+from core.errors import BadRequest, Conflict, NotFound
 
 
 def new_idempotency_key() -> str:

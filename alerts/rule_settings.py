@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from alerts.models import AlertRule
 from alerts.rules import Persistence, Rule
-from app.errors import BadRequest, NotFound
+from core.errors import BadRequest, NotFound
 
 
 def _whole(v: object) -> bool:

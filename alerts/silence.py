@@ -19,7 +19,7 @@ from alerts.evaluator import SILENCE_LOCK, Stats, rule_configs, try_lock
 from alerts.incidents import Change, Severity, State, Subject
 from alerts.models import Incident
 from alerts.rules import Rule
-from app.models import Station
+from core.models import Station
 
 LAST_READING_SQL = text(
     """

@@ -19,13 +19,13 @@ from sqlalchemy.orm import Session
 
 from alerts import rule_settings
 from app import migrate
-from app.catalogue import service as catalogue
 from app.contacts.cli import contacts_cli, mute_cli
-from app.db import embedded_postgres, make_engine, make_sessionmaker
-from app.errors import RiverwatchError
 from app.ingest.importer import import_file
-from app.settings import Settings, get_settings
 from app.stations import service as stations
+from core import catalogue
+from core.db import embedded_postgres, make_engine, make_sessionmaker
+from core.errors import RiverwatchError
+from core.settings import Settings, get_settings
 from sensors.classify_file import classify_file
 
 MAX_ERRORS_SHOWN = 200

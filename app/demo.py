@@ -23,9 +23,9 @@ from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.errors import Conflict
-from app.models import Section, Station
 from app.stations import service as stations_service
+from core.errors import Conflict
+from core.models import Section, Station
 from sensors.local_time import SHANGHAI
 from sensors.qc import DEFAULT_THRESHOLDS
 from sensors.simulator import AUTOMATIC_ITEMS, Simulator

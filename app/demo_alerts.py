@@ -21,8 +21,8 @@ from alerts.channels.webhook import new_secret
 from alerts.models import Contact, WebhookEndpoint
 from alerts.smsgw.app import create_app as create_gateway
 from alerts.smsgw.serve import serving
-from app.models import Section
-from app.settings import Settings
+from core.models import Section
+from core.settings import Settings
 
 # (tier, level, name suffix); phones are placeholders that only the stand-in ever sees.
 DEMO_TIERS = ((1, "village", "村级河长"), (2, "township", "镇级河长"), (3, "county", "县级河长"))

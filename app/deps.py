@@ -9,10 +9,10 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 from sqlalchemy.orm import Session
 
-from app.errors import Unauthorized
-from app.models import Station
-from app.settings import Settings
 from app.stations import service as stations
+from core.errors import Unauthorized
+from core.models import Station
+from core.settings import Settings
 
 
 def get_settings_dep(request: Request) -> Settings:

@@ -12,7 +12,6 @@ from app import health
 from app.catalogue.routes import router as catalogue_router
 from app.contacts.routes import router as contacts_router
 from app.dashboard.routes import router as dashboard_router
-from app.db import make_engine, make_sessionmaker
 from app.deps import AdminDep
 from app.errors import install_error_handler
 from app.incidents.routes import ack_router
@@ -20,8 +19,9 @@ from app.incidents.routes import router as incidents_router
 from app.ingest.routes import router as ingest_router
 from app.limits import BodyLimit
 from app.rules.routes import router as rules_router
-from app.settings import Settings, get_settings
 from app.stations.routes import router as stations_router
+from core.db import make_engine, make_sessionmaker
+from core.settings import Settings, get_settings
 
 API_PREFIX = "/api/v1"
 log = logging.getLogger(__name__)

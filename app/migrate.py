@@ -10,7 +10,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
-from app.settings import TimescaleMode
+from core.settings import TimescaleMode
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 

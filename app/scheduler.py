@@ -21,7 +21,7 @@ from alerts import dispatcher as delivery
 from alerts import evaluator, silence
 from alerts.digest import send_daily_digest
 from alerts.notifier import Policy
-from app.settings import Settings
+from core.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -35,10 +35,10 @@ from alerts import contacts
 from alerts.channels.webhook import new_secret
 from alerts.models import AlertRule
 from app import migrate
-from app.catalogue import service as catalogue
-from app.db import make_engine, recreate_database
 from app.stations import service as stations
 from bench.ingest import start_service
+from core import catalogue
+from core.db import make_engine, recreate_database
 
 
 class Receiver(ThreadingHTTPServer):

@@ -31,9 +31,9 @@ from sqlalchemy.orm import Session
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app import migrate
-from app.catalogue import service as catalogue
-from app.db import libpq_url, make_engine, recreate_database
 from app.stations import service as stations
+from core import catalogue
+from core.db import libpq_url, make_engine, recreate_database
 
 PARAMS = ("ph", "do", "codmn", "nh3n", "tp")  # five items, as national stations class
 TIMES_PER_BATCH = 200  # × 5 items = 1,000 readings a batch

@@ -6,7 +6,7 @@ from alembic import context
 from sqlalchemy import Connection
 
 import alerts.models  # noqa: F401 - registers the alerting tables on Base.metadata
-from app.models import Base
+from core.models import Base
 
 target_metadata = Base.metadata
 

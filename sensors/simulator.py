@@ -1,7 +1,7 @@
 """Simulated readings for the demo: one automatic station per section, vectorised numpy.
 
 SIMULATION, NOT DATA. The plan gives each section a 2020 class and the factors that kept it
-from its target (app/data/action_plan.json); every number below that is not a GB 3838
+from its target (core/data/action_plan.json); every number below that is not a GB 3838
 limit (sensors.gb3838.TABLE_1) or a catalogue entry (sensors.parameters) is a model choice
 made to give the demo plausible-looking, moving values. None is a measurement of any
 section, and none should be quoted as one.

@@ -19,11 +19,11 @@ from sqlalchemy.orm import Session
 
 from alerts.smsgw.serve import serving
 from app import migrate
-from app.catalogue import service as catalogue
-from app.db import drop_database, embedded_postgres, make_engine, recreate_database
 from app.deps import get_session
 from app.main import create_app
-from app.settings import Environment, Settings
+from core import catalogue
+from core.db import drop_database, embedded_postgres, make_engine, recreate_database
+from core.settings import Environment, Settings
 
 TEST_SERVER_ENV = "RIVERWATCH_TEST_DATABASE_URL"
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from alerts.smsgw.serve import serving
 from app.deps import get_session
 from app.main import create_app
-from app.settings import Environment, Settings
+from core.settings import Environment, Settings
 
 TOKEN = "an-admin-token-of-some-length"
 

@@ -21,11 +21,11 @@ from alerts.channels.webhook import new_secret
 from alerts.smsgw.app import create_app as create_gateway
 from alerts.smsgw.serve import serving
 from app import migrate
-from app.catalogue import service as catalogue
-from app.db import make_engine
 from app.main import create_app
-from app.settings import Environment, Settings
 from app.stations import service as stations
+from core import catalogue
+from core.db import make_engine
+from core.settings import Environment, Settings
 from tests.conftest import fresh_database
 
 GATEWAY_KEY = "gateway-test-key"

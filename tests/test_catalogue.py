@@ -7,8 +7,8 @@ import httpx
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.catalogue import service as catalogue
-from app.models import Section, SectionTarget, Zone
+from core import catalogue
+from core.models import Section, SectionTarget, Zone
 
 # name: (level, 2020 class, {year: (binding, stretch)})
 III = {2021: (3, None), 2022: (3, None), 2023: (3, None)}

@@ -14,10 +14,10 @@ from sqlalchemy.orm import Session
 
 from alerts import contacts as service
 from alerts.models import Contact, SectionContact, WebhookEndpoint
-from app.catalogue.service import get_section
 from app.contacts.importer import decode_csv, import_contacts_csv, import_contacts_text
-from app.errors import BadRequest, Conflict, NotFound
 from app.stations import service as stations
+from core.catalogue import get_section
+from core.errors import BadRequest, Conflict, NotFound
 
 API = "/api/v1"
 

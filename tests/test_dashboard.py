@@ -18,8 +18,8 @@ import pytest
 from sqlalchemy.orm import Session
 
 from app.dashboard import queries
-from app.models import Station
 from app.stations import service as stations
+from core.models import Station
 from sensors.parameters import BY_CODE
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

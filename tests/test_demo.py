@@ -16,9 +16,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app import demo
-from app.errors import Conflict
-from app.models import Reading, Station
 from app.stations import service as stations
+from core.errors import Conflict
+from core.models import Reading, Station
 from sensors.qc import QCFlag
 from sensors.simulator import AUTOMATIC_ITEMS
 
@@ -160,7 +160,7 @@ def unused_port() -> int:
 def test_connection_refused_is_quiet_while_starting_then_logged_with_traceback(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    from app.catalogue.service import load_plan
+    from core.catalogue import load_plan
     from sensors.simulator import Simulator
 
     simulator = Simulator.from_plan(load_plan()["sections"], seed=1)

@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.ingest.importer import import_file
-from app.models import Reading, ReadingRevision
 from app.stations import service as stations
+from core.models import Reading, ReadingRevision
 
 CSV = """station,time,nh3n,tp,nh3n_flag,below_detection,note
 ST-A,2025-03-01T08:00:00+08:00,0.82,0.15,,,ok

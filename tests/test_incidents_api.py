@@ -20,9 +20,9 @@ from alerts.models import Contact, Incident, IncidentEvent, OutboxMessage
 from alerts.outbox import enqueue
 from app.incidents.routes import ack_router, router
 from app.main import API_PREFIX
-from app.models import Reading, Section
-from app.settings import Settings
 from app.stations import service as stations
+from core.models import Reading, Section
+from core.settings import Settings
 from sensors.parameters import BY_CODE
 
 NOW = datetime.now(UTC).replace(microsecond=0)

@@ -12,8 +12,8 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from app.ingest.schemas import IngestOut
-from app.models import Reading, ReadingRevision, Station
 from app.stations import service as stations
+from core.models import Reading, ReadingRevision, Station
 from sensors.parameters import BY_CODE
 
 NOW = datetime.now(UTC).replace(microsecond=0)

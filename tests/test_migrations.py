@@ -10,8 +10,8 @@ from sqlalchemy import Engine, inspect, text
 
 import alerts.models  # noqa: F401 - the alerting tables belong to the metadata compared
 from app import migrate
-from app.db import make_engine
-from app.models import Base
+from core.db import make_engine
+from core.models import Base
 from tests.conftest import fresh_database
 
 

@@ -14,11 +14,11 @@ from alerts import incidents as lifecycle
 from alerts.digest import send_daily_digest
 from alerts.incidents import Severity, Subject
 from alerts.models import OutboxMessage
-from app.errors import BadRequest
-from app.models import Section
 from app.scheduler import policy_for
-from app.settings import Environment, Settings
 from app.stations import service as stations
+from core.errors import BadRequest
+from core.models import Section
+from core.settings import Environment, Settings
 from tests.test_cli import run
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from app.settings import Environment, Settings
+from core.settings import Environment, Settings
 
 
 def test_reads_the_riverwatch_prefix(monkeypatch: pytest.MonkeyPatch) -> None:

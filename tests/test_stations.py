@@ -4,8 +4,8 @@ import httpx
 import pytest
 from sqlalchemy.orm import Session
 
-from app.errors import Conflict, NotFound, Unauthorized
 from app.stations import service as stations
+from core.errors import Conflict, NotFound, Unauthorized
 
 
 def test_add_station_returns_a_key_that_authenticates(seeded: Session) -> None:

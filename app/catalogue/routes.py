@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.catalogue import service
 from app.catalogue.schemas import ParameterOut, SectionOut, ZoneOut
 from app.deps import SessionDep
+from core import catalogue as service
 
 router = APIRouter(tags=["catalogue"])
 

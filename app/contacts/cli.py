@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from alerts import contacts as service
 from app.contacts.importer import import_contacts_csv
-from app.settings import get_settings
+from core.settings import get_settings
 from sensors.local_time import SHANGHAI
 
 contacts_cli = typer.Typer(

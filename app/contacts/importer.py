@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from alerts import contacts as service
 from alerts.models import SectionContact
-from app.errors import BadRequest, RiverwatchError
+from core.errors import BadRequest, RiverwatchError
 
 REQUIRED_COLUMNS: Final = ("name", "level", "phone", "section", "tier")
 OPTIONAL_COLUMNS: Final = ("webhook_url",)

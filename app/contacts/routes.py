@@ -27,7 +27,7 @@ from app.contacts.schemas import (
     WebhookOut,
 )
 from app.deps import SessionDep
-from app.errors import PayloadTooLarge
+from core.errors import PayloadTooLarge
 from sensors.local_time import SHANGHAI
 
 router = APIRouter(tags=["contacts"])

@@ -16,7 +16,7 @@ from sqlalchemy.dialects.postgresql import INTERVAL, distinct_on
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from app.models import ParameterRow, Reading, Station
+from core.models import ParameterRow, Reading, Station
 from sensors.qc import QCFlag
 
 TZ = "Asia/Shanghai"

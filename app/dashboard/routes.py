@@ -10,8 +10,8 @@ from pydantic import AwareDatetime
 from app.dashboard import service
 from app.dashboard.schemas import Bucket, SectionDetailOut, SeriesOut, StatusOut
 from app.deps import SessionDep
-from app.models import Station
 from app.stations import service as stations
+from core.models import Station
 
 router = APIRouter(tags=["dashboard"])
 

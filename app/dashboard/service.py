@@ -11,8 +11,6 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from app.catalogue import service as catalogue
-from app.catalogue.service import in_force
 from app.dashboard import queries
 from app.dashboard.schemas import (
     Bucket,
@@ -26,9 +24,11 @@ from app.dashboard.schemas import (
     StationState,
     StatusOut,
 )
-from app.errors import BadRequest
-from app.models import Section, Station
 from app.stations import service as stations
+from core import catalogue
+from core.catalogue import in_force
+from core.errors import BadRequest
+from core.models import Section, Station
 from sensors import gb3838
 from sensors.gb3838 import WaterClass
 from sensors.local_time import SHANGHAI

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, aliased
 
 from alerts.incidents import State
 from alerts.models import Contact, Incident, IncidentEvent
-from app.models import ParameterRow, Reading, Section, Station, Zone
+from core.models import ParameterRow, Reading, Section, Station, Zone
 
 READINGS_BEFORE = timedelta(hours=6)
 

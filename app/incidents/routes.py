@@ -19,7 +19,6 @@ from alerts import incidents as lifecycle
 from alerts.incidents import State
 from alerts.models import Incident
 from app.deps import SessionDep, SettingsDep
-from app.errors import NotFound
 from app.incidents import queries
 from app.incidents.schemas import (
     AcknowledgeIn,
@@ -33,6 +32,7 @@ from app.incidents.schemas import (
     incident_out,
     notifications_out,
 )
+from core.errors import NotFound
 from sensors.local_time import SHANGHAI
 
 router = APIRouter(tags=["incidents"])

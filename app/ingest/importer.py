@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from app.ingest import service
 from app.ingest.validate import Refusal, parse_items
-from app.models import Station
+from core.models import Station
 from sensors.parameters import BY_CODE
 
 FIRST_DATA_LINE = 2  # line 1 is the header

@@ -7,10 +7,10 @@ from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import JSONResponse
 
 from app.deps import SessionDep, SettingsDep, StationAuthDep
-from app.errors import Forbidden, PayloadTooLarge
 from app.ingest import service
 from app.ingest.schemas import BatchIn, IngestOut
 from app.ingest.validate import parse_items
+from core.errors import Forbidden, PayloadTooLarge
 from sensors.gb3838 import WaterClass
 
 router = APIRouter(tags=["ingest"])

@@ -12,10 +12,10 @@ import numpy.typing as npt
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from app.catalogue import service as catalogue
 from app.ingest import store
 from app.ingest.validate import EPOCH, Parsed, Refusal
-from app.models import Station
+from core import catalogue
+from core.models import Station
 from sensors import gb3838
 from sensors.local_time import SHANGHAI
 from sensors.parameters import BY_ID, Direction

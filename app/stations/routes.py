@@ -3,9 +3,9 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from app.deps import SessionDep
-from app.models import Station
 from app.stations import service
 from app.stations.schemas import StationOut
+from core.models import Station
 
 router = APIRouter(tags=["stations"])
 

@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
-from app.errors import BadRequest, Conflict, NotFound, Unauthorized
-from app.models import Section, Station
+from core.errors import BadRequest, Conflict, NotFound, Unauthorized
+from core.models import Section, Station
 from sensors.qc import resolve_thresholds
 
 KEY_PREFIX = "rw_"

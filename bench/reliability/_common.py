@@ -32,8 +32,8 @@ from alerts.channels.base import ChannelKind  # noqa: E402
 from alerts.models import Contact, WebhookEndpoint  # noqa: E402
 from alerts.outbox import enqueue  # noqa: E402
 from app import migrate  # noqa: E402
-from app.catalogue import service as catalogue  # noqa: E402
-from app.db import drop_database, make_engine, recreate_database  # noqa: E402
+from core import catalogue  # noqa: E402
+from core.db import drop_database, make_engine, recreate_database  # noqa: E402
 
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 FIELDS = {

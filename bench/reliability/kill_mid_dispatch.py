@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as c
 
 from alerts.channels.webhook import WebhookVerificationError, new_secret, verify
-from app.db import make_sessionmaker
+from core.db import make_sessionmaker
 
 LEASE_S = 5
 WEBHOOK_TIMEOUT_S = 1  # the lease must exceed 3 × this

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as c
 
 from alerts.channels.webhook import new_secret
-from app.db import make_sessionmaker
+from core.db import make_sessionmaker
 
 RETRY_BASE_S = 0.5
 RETRY_MAX_S = 4

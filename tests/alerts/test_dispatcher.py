@@ -42,9 +42,9 @@ from alerts.dispatcher import (
 from alerts.models import Contact, Incident, OutboxMessage, WebhookEndpoint
 from alerts.outbox import enqueue, list_dead, list_messages, retry_dead
 from app import migrate
-from app.db import make_engine, make_sessionmaker
-from app.errors import BadRequest, Conflict, NotFound
-from app.settings import Environment, Settings
+from core.db import make_engine, make_sessionmaker
+from core.errors import BadRequest, Conflict, NotFound
+from core.settings import Environment, Settings
 from tests.alerts.conftest import API_KEY, WEBHOOK_SECRET
 from tests.conftest import fresh_database
 

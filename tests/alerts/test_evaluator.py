@@ -24,10 +24,10 @@ from alerts.models import (
 from alerts.notifier import Policy
 from app.ingest import service as ingest
 from app.ingest.validate import parse_items
-from app.models import Section, Station
 from app.scheduler import policy_for
-from app.settings import Environment, Settings
 from app.stations import service as stations
+from core.models import Section, Station
+from core.settings import Environment, Settings
 
 NOW = datetime(2026, 7, 1, 10, 0, tzinfo=UTC)  # 18:00 in Shanghai: outside quiet hours
 

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from app.catalogue.service import load_plan
+from core.catalogue import load_plan
 from sensors import simulator as sim
 from sensors.gb3838 import classify, evaluate
 from sensors.parameters import BY_CODE

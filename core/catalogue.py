@@ -12,8 +12,8 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, selectinload
 
-from app.errors import NotFound
-from app.models import ParameterRow, Section, SectionTarget, Zone
+from core.errors import NotFound
+from core.models import ParameterRow, Section, SectionTarget, Zone
 from sensors.parameters import PARAMETERS
 
 
@@ -99,7 +99,7 @@ class SeedResult:
 
 
 def load_plan() -> dict[str, Any]:
-    text = resources.files("app.data").joinpath("action_plan.json").read_text(encoding="utf-8")
+    text = resources.files("core.data").joinpath("action_plan.json").read_text(encoding="utf-8")
     plan: dict[str, Any] = json.loads(text)
     return plan
 
