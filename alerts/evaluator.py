@@ -23,7 +23,7 @@ from alerts.incidents import Change, Severity, State, Subject
 from alerts.models import AlertRule, EvaluatorState, Incident
 from alerts.rules import Persistence, Rule, RuleConfig, Series, Verdict, judge, worst
 from core.catalogue import targets_in_force
-from core.models import Section, Station
+from core.models import Section, Station, counted_value_sql
 from sensors import gb3838
 from sensors.local_time import SHANGHAI
 from sensors.readings import pivot
@@ -45,10 +45,9 @@ TOUCHED_SQL = text(
     """
 )
 READINGS_SQL = text(
-    """
-    -- A value below the detection limit counts as half of it (环办监测函〔2020〕82号).
-    SELECT r.station_id, extract(epoch FROM r.time)::bigint AS t, r.parameter_id,
-           CASE WHEN r.below_detection THEN r.value / 2 ELSE r.value END
+    f"""
+    SELECT r.station_id, floor(extract(epoch FROM r.time))::bigint AS t, r.parameter_id,
+           {counted_value_sql("r")}
     FROM readings r JOIN stations st ON st.id = r.station_id
     WHERE st.section_id = ANY(:sections) AND st.active
       AND r.time >= :since AND r.qc_flag = 1 AND NOT r.backfill

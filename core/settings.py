@@ -42,8 +42,10 @@ class Settings(BaseSettings):
     port: int = 8000
     db_pool_size: int = Field(default=10, ge=1)
 
-    # Ingest limits and rules.
+    # Request limits: batches and file imports may be large; every other body is small.
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    max_json_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    # Ingest rules.
     max_batch_times: int = Field(default=5000, ge=1)
     future_tolerance_s: int = Field(default=300, ge=0)
     # Readings older than this when they arrive are backfill: stored, never alerted on.
@@ -70,7 +72,16 @@ class Settings(BaseSettings):
     # A message still undelivered this long after it was written goes to the dead letters.
     retry_max_age_hours: float = Field(default=24, gt=0)
     webhook_timeout_s: float = Field(default=10, gt=0)
+    # Webhooks to private, loopback and link-local addresses (a metadata service at
+    # 169.254.169.254, the database's host): refused in production unless allowed here.
+    webhook_allow_private: bool | None = None
     scheduler: bool = True  # run the scheduler in `serve` (off for API-only replicas)
+
+    @property
+    def webhooks_may_reach_private(self) -> bool:
+        if self.webhook_allow_private is not None:
+            return self.webhook_allow_private
+        return self.env is not Environment.PRODUCTION
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Self:

@@ -31,6 +31,7 @@ from sensors.gb3838 import (
     evaluate,
 )
 from sensors.parameters import CLASSIFIED_CODES, get
+from sensors.readings import counted_value
 
 Period: TypeAlias = Literal["week", "month", "quarter", "year"]
 DayArray: TypeAlias = npt.NDArray[np.datetime64]
@@ -117,7 +118,7 @@ def period_means(
         raise ValueError(f"lengths differ: {n} times, {sec.size} sections, {v.size} values")
 
     keep = ~np.isnat(starts) & ~np.isnan(v)
-    v = np.where(bdl, 0.5 * v, v)[keep]
+    v = counted_value(v, bdl)[keep]
     sec_ids, sec_idx = np.unique(sec[keep], return_inverse=True)
     item_codes, item_idx = np.unique(code_arr[keep], return_inverse=True)
     for code in item_codes:

@@ -43,6 +43,11 @@ class QCFlag(IntEnum):
     FAIL = 4
     MISSING = 9
 
+    @property
+    def label(self) -> str:
+        """For answers and pages: good, not_evaluated, suspect, fail, missing."""
+        return self.name.lower()
+
 
 _GOOD, _NOT_EVALUATED, _SUSPECT, _FAIL, _MISSING = (
     np.uint8(f)
@@ -561,8 +566,11 @@ def qc_with_context(
     is_new = np.arange(t.size) < np.size(new.values)
     order = np.lexsort((is_new, t, s))  # by series, time; a revision after the stored value
     t, s, is_new = t[order], s[order], is_new[order]
+    # A stored reading followed by one of the same series and second is replaced by it:
+    # by the new value (a revision), or by a stored one (readings stored before times were
+    # kept to the second may share one).
     gone = np.zeros(t.size, dtype=bool)
-    gone[:-1] = (s[1:] == s[:-1]) & (t[1:] == t[:-1]) & is_new[1:] & ~is_new[:-1]
+    gone[:-1] = (s[1:] == s[:-1]) & (t[1:] == t[:-1]) & ~is_new[:-1]
     order = order[~gone]
     result = run_qc(t[~gone], v[order], s[~gone], thr, None if flags is None else flags[order])
     at = np.flatnonzero(is_new[~gone])  # sorted positions of the new readings

@@ -256,7 +256,7 @@ def test_contacts_api(seeded: Session, client: httpx.Client) -> None:
 
     bad = client.post(f"{API}/contacts", json={"name": "x", "level": "county", "phone": "123"})
     assert bad.status_code == 400
-    assert "not a mainland mobile number" in bad.json()["message"]
+    assert "not a mainland mobile number" in bad.json()["error"]["message"]
     bad_level = client.post(f"{API}/contacts", json={"name": "x", "level": "mayor"})
     assert bad_level.status_code == 422
     assert client.get(f"{API}/contacts/999999").status_code == 404
@@ -286,7 +286,7 @@ def test_webhook_secret_is_returned_once_and_never_listed(
     assert client.post(url, json={"url": "ftp://example.cn/x"}).status_code == 400
     weak = client.post(url, json={"url": "https://b.example.cn", "secret": "hunter2"})
     assert weak.status_code == 400
-    assert "whsec_" in weak.json()["message"]
+    assert "whsec_" in weak.json()["error"]["message"]
     assert (
         client.post(f"{API}/contacts/999999/webhooks", json={"url": "https://a.cn"}).status_code
         == 404

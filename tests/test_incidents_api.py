@@ -164,7 +164,7 @@ def test_detail_has_timeline_notifications_and_readings(
 
     missing = client.get(f"{API}/incidents/999999999")
     assert missing.status_code == 404
-    assert missing.json()["error"] == "not_found"
+    assert missing.json()["error"]["code"] == "not_found"
 
 
 def test_acknowledge_through_the_api(
@@ -211,7 +211,7 @@ def test_resolve_with_a_note_then_409(client: httpx.Client, seeded: Session) -> 
     for path, body in [("resolve", {"note": "again"}), ("acknowledge", {"by": "x"})]:
         late = client.post(f"{API}/incidents/{incident.id}/{path}", json=body)
         assert late.status_code == 409
-        assert late.json()["error"] == "conflict"
+        assert late.json()["error"]["code"] == "conflict"
 
 
 def token_for(settings: Settings, incident_id: int, contact_id: int | None, hours: float) -> str:

@@ -35,7 +35,7 @@ def test_rules_are_listed_and_changed_over_http(seeded: Session, client: httpx.C
 
     bad = client.patch("/api/v1/rules/class_v", json={"persistence": "sometimes"})
     assert bad.status_code == 400
-    assert "persistence must be" in bad.json()["message"]
+    assert "persistence must be" in bad.json()["error"]["message"]
     assert client.patch("/api/v1/rules/class_v", json={"colour": "red"}).status_code == 422
     assert client.patch("/api/v1/rules/nope", json={"hold_s": 10}).status_code == 404
 

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from alerts import contacts as service
 from app.contacts.importer import import_contacts_csv
 from core.settings import get_settings
-from sensors.local_time import SHANGHAI
+from sensors.local_time import local_minute
 
 contacts_cli = typer.Typer(
     no_args_is_help=True, help="Manage river chiefs, liaisons and their section routes."
@@ -36,10 +36,6 @@ def transaction() -> Iterator[Session]:
 
     with engine_for(get_settings()) as engine, Session(engine) as session, session.begin():
         yield session
-
-
-def _local(at: datetime) -> str:
-    return at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
 
 
 def _parse_time(text: str) -> datetime:
@@ -175,8 +171,8 @@ def mute_add(
             station_code=station,
             reason=reason,
         )
-        line = f"mute {mute.id} added: {section or station} {_local(mute.starts_at)}"
-        line += f" – {_local(mute.ends_at)}"
+        line = f"mute {mute.id} added: {section or station} {local_minute(mute.starts_at)}"
+        line += f" – {local_minute(mute.ends_at)}"
     typer.echo(line)
 
 
@@ -190,7 +186,8 @@ def mute_list(
         for m, sec, sta in found:
             target = f"section {sec}" if sec else f"station {sta}"
             typer.echo(
-                f"{m.id}\t{target}\t{_local(m.starts_at)}\t{_local(m.ends_at)}\t{m.reason or '-'}"
+                f"{m.id}\t{target}\t{local_minute(m.starts_at)}\t"
+                f"{local_minute(m.ends_at)}\t{m.reason or '-'}"
             )
 
 

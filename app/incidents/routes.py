@@ -33,7 +33,7 @@ from app.incidents.schemas import (
     notifications_out,
 )
 from core.errors import NotFound
-from sensors.local_time import SHANGHAI
+from sensors.local_time import local_minute
 
 router = APIRouter(tags=["incidents"])
 ack_router = APIRouter(tags=["incidents"], include_in_schema=False)
@@ -198,17 +198,13 @@ def _page(status: int, heading: str, *paragraphs: str, button: bool = False) -> 
     return HTMLResponse(page, status_code=status, headers=headers)
 
 
-def _local(at: datetime) -> str:
-    return at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
-
-
 def _summary(session: SessionDep, incident: Incident) -> str:
     where = queries.context(session, incident)
     place = f"{where.section.code} {where.section.name}" if where.section else ""
     if where.station is not None:
         place = f"{place} {where.station.code}".strip()
     rule = RULES.get(incident.rule, incident.rule)
-    return f"{place}: {rule}, {_local(incident.opened_at)}"
+    return f"{place}: {rule}, {local_minute(incident.opened_at)}"
 
 
 def _claim(
@@ -222,7 +218,7 @@ def _claim(
         return _page(
             410,
             "链接已过期 / Link expired",
-            f"此确认链接已于 {_local(exc.claim.expires_at)} 过期，"
+            f"此确认链接已于 {local_minute(exc.claim.expires_at)} 过期，"
             "请使用最新短信中的链接或联系值班室。",
             "This link has expired; use the link in the latest message or call the duty office.",
         )
@@ -245,11 +241,11 @@ def _settled(
     """The page for an incident no one needs to acknowledge any more, if that is the case."""
     summary = _summary(session, incident)
     if incident.state == State.RESOLVED:
-        at = _local(incident.resolved_at) if incident.resolved_at else ""
+        at = local_minute(incident.resolved_at) if incident.resolved_at else ""
         return _page(resolved_status, "事件已解决 / Already resolved", summary, at)
     if incident.state == State.ACKNOWLEDGED:
         who = incident.acknowledged_by or ""
-        at = _local(incident.acknowledged_at) if incident.acknowledged_at else ""
+        at = local_minute(incident.acknowledged_at) if incident.acknowledged_at else ""
         return _page(200, "已确认 / Already acknowledged", summary, f"{who} · {at}".strip(" ·"))
     return None
 

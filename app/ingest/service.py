@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from app.ingest import store
-from app.ingest.validate import EPOCH, Parsed, Refusal
+from app.ingest.validate import Parsed, Refusal
 from core import catalogue
 from core.models import Station
 from sensors import gb3838
@@ -21,7 +21,8 @@ from sensors.local_time import SHANGHAI
 from sensors.parameters import BY_ID, Direction
 from sensors.qc import QCFlag, QCThresholds, Readings, qc_with_context, required_context_seconds
 from sensors.qc import resolve_thresholds as qc_thresholds
-from sensors.readings import pivot
+from sensors.readings import counted_value, pivot
+from sensors.validation import EPOCH
 
 # A batch's QC context: the stored readings of its series around it. Before and after
 # the batch's span at most CONTEXT_ROWS per series, read backwards and forwards along the
@@ -30,7 +31,7 @@ from sensors.readings import pivot
 CONTEXT_ROWS = 200
 CONTEXT_SQL = text(
     """
-    SELECT c.parameter_id, extract(epoch FROM c.time)::bigint, c.value, c.data_flag
+    SELECT c.parameter_id, floor(extract(epoch FROM c.time))::bigint, c.value, c.data_flag
     FROM unnest(CAST(:parameters AS smallint[])) AS p(id)
     CROSS JOIN LATERAL (
         (SELECT parameter_id, time, value, data_flag FROM readings
@@ -120,14 +121,16 @@ def run_qc(
 
 
 def classify_values(cols: Mapping[str, npt.NDArray[Any]], waterbody: str) -> npt.NDArray[np.int8]:
-    """Each value's own GB 3838 class (0 for items the standard does not classify)."""
-    out = np.zeros(len(cols["value"]), dtype=np.int8)
+    """Each value's own GB 3838 class (0 for items the standard does not classify), of
+    what it counts as (below detection: half the limit)."""
+    counted = counted_value(cols["value"], cols["below_detection"])
+    out = np.zeros(len(counted), dtype=np.int8)
     for pid in np.unique(cols["parameter_id"]):
         parameter = BY_ID[int(pid)]
         if parameter.direction is Direction.NONE:
             continue
         mask = cols["parameter_id"] == pid
-        out[mask] = gb3838.classify(parameter.code, cols["value"][mask], waterbody)
+        out[mask] = gb3838.classify(parameter.code, counted[mask], waterbody)
     return out
 
 
@@ -139,7 +142,8 @@ def evaluate_times(
 ) -> tuple[npt.NDArray[np.int64], gb3838.Evaluation, list[int | None]]:
     """The section's single-factor class at each time of the batch, from QC-good values."""
     times, at = np.unique(cols["time_us"], return_inverse=True)
-    values = pivot(at, cols["parameter_id"], cols["value"], times.size, keep=good)
+    counted = counted_value(cols["value"], cols["below_detection"])
+    values = pivot(at, cols["parameter_id"], counted, times.size, keep=good)
     years = [(EPOCH + timedelta(microseconds=int(t))).astimezone(SHANGHAI).year for t in times]
     target_of = {
         y: catalogue.binding_target(session, station.section_id, y) for y in sorted(set(years))
