@@ -18,6 +18,7 @@ from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from alerts.channels.webhook import new_secret, secret_key
+from alerts.destinations import internal_reason
 from alerts.models import (
     CONTACT_LEVELS,
     Contact,
@@ -171,20 +172,32 @@ def deactivate_contact(session: Session, contact_id: int) -> Contact:
 # --- webhook endpoints ------------------------------------------------------------------
 
 
-def check_url(url: str) -> str:
+def check_url(url: str, *, allow_internal: bool = False) -> str:
     url = url.strip()
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise BadRequest(f"webhook URL {url!r} must be an absolute http(s) URL")
+    try:
+        parts = urlsplit(url)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+        parts.port  # noqa: B018 - raises ValueError on a port out of range
+    except ValueError:
+        ok = False
+    if not ok:
+        raise BadRequest("the webhook URL must be an absolute http(s) URL")
+    if not allow_internal and (reason := internal_reason(url)) is not None:
+        raise BadRequest(f"webhooks may not point inside this network: {reason}")
     return url
 
 
 def add_webhook(
-    session: Session, contact_id: int, url: str, secret: str | None = None
+    session: Session,
+    contact_id: int,
+    url: str,
+    secret: str | None = None,
+    *,
+    allow_internal: bool = False,
 ) -> tuple[WebhookEndpoint, str]:
     """Add an endpoint; returns it with its secret, which no listing shows again."""
     contact = get_contact(session, contact_id)
-    url = check_url(url)
+    url = check_url(url, allow_internal=allow_internal)
     if secret is None:
         secret = new_secret()
     else:

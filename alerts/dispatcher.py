@@ -442,7 +442,10 @@ def build_channels(
 
     channels: dict[ChannelKind, Channel] = {
         ChannelKind.WEBHOOK: WebhookChannel(
-            client, required_secret, timeout=settings.webhook_timeout_s
+            client,
+            required_secret,
+            timeout=settings.webhook_timeout_s,
+            allow_internal=settings.webhooks_may_reach_internal,
         ),
     }
     if settings.sms_url:

@@ -150,9 +150,17 @@ def resolve(
     at: datetime,
     note: str | None = None,
     by: str | None = None,
+    force: bool = False,
 ) -> None:
+    """By hand (`by` given) an incident whose condition still holds is refused unless
+    forced: the evaluator would open a new one at the next offending reading."""
     if incident.state == State.RESOLVED:
         raise Conflict(f"incident {incident.id} is resolved already")
+    if by is not None and incident.clear_since is None and not force:
+        raise Conflict(
+            f"incident {incident.id}'s condition still holds: resolved now, a new incident "
+            "opens at the next offending reading; resolve with force to do it anyway"
+        )
     incident.state = State.RESOLVED
     incident.resolved_at = at
     incident.resolve_note = note
@@ -166,4 +174,6 @@ def resolve(
         session, incident.id, RAISES, "resolved", channel=ChannelKind.SMS
     )
     extra = {"cancelled_messages": cancelled} if cancelled else {}
+    if force and incident.clear_since is None:
+        extra["forced"] = True
     add_event(session, incident, "resolved", at, by=by or "riverwatch", note=note, **extra)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -30,7 +31,16 @@ from core.models import Base, Section
 
 CONTACT_LEVELS = ("liaison", "village", "township", "county", "office", "operations")
 INCIDENT_STATES = ("open", "acknowledged", "resolved")
-OUTBOX_STATES = ("pending", "delivered", "dead", "cancelled")
+
+
+class OutboxStatus(StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    DEAD = "dead"
+    CANCELLED = "cancelled"
+
+
+OUTBOX_STATES = tuple(s.value for s in OutboxStatus)
 CHANNELS = ("sms", "webhook")
 
 

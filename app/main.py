@@ -69,8 +69,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         limit_for=lambda path: (
             settings.max_body_bytes if path.startswith(bulk) else settings.max_json_body_bytes
         ),
-        needs_credentials=lambda _method, path: path.startswith(f"{API_PREFIX}/readings")
-        or (settings.admin_token is not None and path.startswith(f"{API_PREFIX}/")),
+        needs_credentials=lambda _method, path: (
+            path.startswith(f"{API_PREFIX}/readings")
+            or (settings.admin_token is not None and path.startswith(f"{API_PREFIX}/"))
+        ),
         # A batch refuses a bad item alone (its codes are checked against the catalogue).
         nul_allowed=lambda path: path.startswith(f"{API_PREFIX}/readings"),
     )

@@ -188,9 +188,7 @@ class Reading(Base):
     # Arrived later than the late-data horizon: stored and classified, never alerted on.
     backfill: Mapped[bool] = mapped_column(Boolean, server_default="false")
     # What the value counts as in classes, means and alerts (see counted_value_sql).
-    counted_value: Mapped[float] = column_property(
-        case((below_detection, value / 2), else_=value)
-    )
+    counted_value: Mapped[float] = column_property(case((below_detection, value / 2), else_=value))
 
 
 def counted_value_sql(alias: str) -> str:

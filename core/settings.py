@@ -74,13 +74,13 @@ class Settings(BaseSettings):
     webhook_timeout_s: float = Field(default=10, gt=0)
     # Webhooks to private, loopback and link-local addresses (a metadata service at
     # 169.254.169.254, the database's host): refused in production unless allowed here.
-    webhook_allow_private: bool | None = None
+    webhook_allow_internal: bool | None = None
     scheduler: bool = True  # run the scheduler in `serve` (off for API-only replicas)
 
     @property
-    def webhooks_may_reach_private(self) -> bool:
-        if self.webhook_allow_private is not None:
-            return self.webhook_allow_private
+    def webhooks_may_reach_internal(self) -> bool:
+        if self.webhook_allow_internal is not None:
+            return self.webhook_allow_internal
         return self.env is not Environment.PRODUCTION
 
     @model_validator(mode="after")

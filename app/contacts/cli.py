@@ -61,7 +61,12 @@ def contact_add(
         contact = service.create_contact(session, name=name, level=level, phone=phone)
         if section is not None:
             service.assign(session, section, contact.id, tier)
-        secret = service.add_webhook(session, contact.id, webhook)[1] if webhook else None
+        allow = get_settings().webhooks_may_reach_internal
+        secret = (
+            service.add_webhook(session, contact.id, webhook, allow_internal=allow)[1]
+            if webhook
+            else None
+        )
         contact_id = contact.id
     where = f" on {section} tier {tier}" if section else ""
     typer.echo(f"contact {contact_id} added: {name} ({level}){where}")
@@ -90,7 +95,9 @@ def contact_import(
 ) -> None:
     """Import name,level,phone,section,tier[,webhook_url] rows; re-running changes nothing."""
     with transaction() as session:
-        report = import_contacts_csv(session, path)
+        report = import_contacts_csv(
+            session, path, allow_internal=get_settings().webhooks_may_reach_internal
+        )
     for e in report.errors:
         typer.echo(f"line {e.line}: {e.reason}", err=True)
     for w in report.webhooks:

@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse
 from alerts import acklinks, outbox
 from alerts import incidents as lifecycle
 from alerts.incidents import State
-from alerts.models import Incident
+from alerts.models import Incident, OutboxStatus
 from app.deps import SessionDep, SettingsDep
 from app.incidents import queries
 from app.incidents.schemas import (
@@ -32,6 +32,7 @@ from app.incidents.schemas import (
     incident_out,
     notifications_out,
 )
+from app.params import Id8, PageOffset
 from core.errors import NotFound
 from sensors.local_time import local_minute
 
@@ -39,7 +40,7 @@ router = APIRouter(tags=["incidents"])
 ack_router = APIRouter(tags=["incidents"], include_in_schema=False)
 
 Limit = Annotated[int, Query(ge=1, le=500)]
-Offset = Annotated[int, Query(ge=0)]
+Offset = Annotated[PageOffset, Query()]
 MESSAGES_PER_INCIDENT = 500
 
 
@@ -98,7 +99,7 @@ def _detail(session: SessionDep, incident: Incident, readings_limit: int) -> Inc
     summary="One incident with its timeline, notifications and the readings around it",
 )
 def get_incident(
-    incident_id: int,
+    incident_id: Id8,
     session: SessionDep,
     readings_limit: Annotated[int, Query(ge=0, le=5000)] = 1000,
 ) -> IncidentDetailOut:
@@ -109,8 +110,12 @@ def get_incident(
     "/incidents/{incident_id}/acknowledge",
     response_model=IncidentOut,
     summary="Acknowledge: escalation and reminders stop (idempotent; 409 once resolved)",
+    responses={409: {"description": "resolved already"}},
 )
-def acknowledge(incident_id: int, body: AcknowledgeIn, session: SessionDep) -> IncidentOut:
+def acknowledge(
+    incident_id: Id8, session: SessionDep, body: AcknowledgeIn | None = None
+) -> IncidentOut:
+    body = body or AcknowledgeIn()
     incident = lifecycle.get(session, incident_id, lock=True)
     lifecycle.acknowledge(session, incident, by=body.by, at=datetime.now(UTC), via="api")
     return incident_out(incident, queries.context(session, incident))
@@ -119,12 +124,16 @@ def acknowledge(incident_id: int, body: AcknowledgeIn, session: SessionDep) -> I
 @router.post(
     "/incidents/{incident_id}/resolve",
     response_model=IncidentOut,
-    summary="Resolve with a note (409 if resolved already)",
+    summary="Resolve, with a note (409 if resolved already, or if its condition still "
+    "holds and `force` is not set)",
+    responses={409: {"description": "resolved already, or the condition still holds"}},
 )
-def resolve(incident_id: int, body: ResolveIn, session: SessionDep) -> IncidentOut:
+def resolve(incident_id: Id8, session: SessionDep, body: ResolveIn | None = None) -> IncidentOut:
+    body = body or ResolveIn()
     incident = lifecycle.get(session, incident_id, lock=True)
-    # Without a name the event would say "riverwatch", which means resolved automatically.
-    lifecycle.resolve(session, incident, at=datetime.now(UTC), note=body.note, by=body.by or "api")
+    lifecycle.resolve(
+        session, incident, at=datetime.now(UTC), note=body.note, by=body.by, force=body.force
+    )
     return incident_out(incident, queries.context(session, incident))
 
 
@@ -135,8 +144,8 @@ def resolve(incident_id: int, body: ResolveIn, session: SessionDep) -> IncidentO
 )
 def list_notifications(
     session: SessionDep,
-    status: Annotated[str | None, Query(pattern="^(pending|delivered|dead)$")] = None,
-    incident_id: int | None = None,
+    status: Annotated[OutboxStatus | None, Query()] = None,
+    incident_id: Id8 | None = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> list[NotificationOut]:
@@ -161,8 +170,9 @@ def list_dead_letters(
     "/dead-letters/{message_id}/retry",
     response_model=NotificationOut,
     summary="Send a dead message again, now (409 unless it is dead)",
+    responses={409: {"description": "the message is not dead"}},
 )
-def retry_dead_letter(message_id: int, session: SessionDep) -> NotificationOut:
+def retry_dead_letter(message_id: Id8, session: SessionDep) -> NotificationOut:
     return notifications_out(session, [outbox.retry_dead(session, message_id)])[0]
 
 
