@@ -8,6 +8,9 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
+import numpy as np
+import numpy.typing as npt
+
 from sensors.parameters import BY_CODE, BY_HJ212, PARAMETERS, Direction
 
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
@@ -15,6 +18,16 @@ EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 EARLIEST: Final = datetime(1900, 1, 1, tzinfo=UTC)
 # Temperature may be below zero; every other item is a concentration, a count or pH.
 SIGNED_CODES: Final = frozenset({"temp"})
+
+
+def _bounds(code: str) -> tuple[float, float, str]:
+    """The values a code may take at all (not QC's plausible ranges): lowest, highest,
+    and what a value outside them is."""
+    if BY_CODE[code].direction is Direction.WITHIN:
+        return 0.0, 14.0, "pH outside 0–14"
+    if code in SIGNED_CODES:
+        return -math.inf, math.inf, ""
+    return 0.0, math.inf, "negative concentration"
 
 
 def check_value(code: str, raw: object) -> float | str:
@@ -28,11 +41,16 @@ def check_value(code: str, raw: object) -> float | str:
         return "number out of range"
     if not math.isfinite(value):
         return f"not a finite number: {_shown(raw)}"
-    if value < 0 and code not in SIGNED_CODES:
-        return f"negative concentration: {value:g}"
-    if BY_CODE[code].direction is Direction.WITHIN and not 0 <= value <= 14:
-        return f"pH outside 0–14: {value:g}"
+    low, high, what = _bounds(code)
+    if not low <= value <= high:
+        return f"{what}: {value:g}"
     return value
+
+
+def out_of_bounds(code: str, values: npt.NDArray[np.float64]) -> tuple[npt.NDArray[np.bool_], str]:
+    """check_value's rule on an array of finite numbers: which are refused, and why."""
+    low, high, what = _bounds(code)
+    return (values < low) | (values > high), what
 
 
 def _shown(raw: object) -> str:

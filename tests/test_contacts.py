@@ -475,7 +475,7 @@ def test_contact_and_mute_commands(cli_env: dict[str, str], tmp_path: Path) -> N
     mutes = run(cli_env, "mute", "list")
     assert "1\tsection S07\t2030-05-01 08:00\t2030-05-01 18:00\tplanned maintenance" in mutes.stdout
     assert run(cli_env, "mute", "remove", "1").returncode == 0
-    assert run(cli_env, "mute", "remove", "1").returncode == 1
+    assert run(cli_env, "mute", "remove", "1").returncode == 3  # no such mute
     assert (
         run(
             cli_env,
@@ -488,5 +488,5 @@ def test_contact_and_mute_commands(cli_env: dict[str, str], tmp_path: Path) -> N
             "--until",
             "2030-01-02",
         ).returncode
-        == 1
+        == 3
     )

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from alerts import contacts as service
 from alerts.models import SectionContact
 from core.errors import BadRequest, RiverwatchError
+from sensors.text_files import decode_text
 
 REQUIRED_COLUMNS: Final = ("name", "level", "phone", "section", "tier")
 OPTIONAL_COLUMNS: Final = ("webhook_url",)
@@ -50,15 +51,10 @@ class ImportReport:
 
 
 def decode_csv(data: bytes) -> str:
-    # Excel on Chinese Windows saves CSV as GBK unless told otherwise; GB 18030 reads it.
     try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        pass
-    try:
-        return data.decode("gb18030")
-    except UnicodeDecodeError:
-        raise BadRequest("the CSV is neither UTF-8 nor GB 18030 text") from None
+        return decode_text(data)
+    except ValueError as exc:
+        raise BadRequest(f"the CSV: {exc}") from None
 
 
 def import_contacts_csv(
