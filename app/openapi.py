@@ -22,6 +22,7 @@ _DESCRIPTIONS = {
     "500": "unexpected error; the answer carries the request id that is in the log",
 }
 _BODY_METHODS = {"post", "put", "patch", "delete"}
+_RESOURCE_FILTERS = {"section", "station", "zone"}
 
 
 def _add_component(components: dict[str, Any], model: type[BaseModel]) -> None:
@@ -58,10 +59,12 @@ def document_errors(app: FastAPI, body_models: Sequence[type[BaseModel]] = ()) -
                 codes = {"400", "422", "500"}
                 if operation.get("security"):
                     codes |= {"401", "403"}
-                if "{" in path:
+                filters = {p["name"] for p in operation.get("parameters", [])}
+                # A path naming a resource, or a filter naming one, may name none that exists.
+                if "{" in path or filters & _RESOURCE_FILTERS:
                     codes.add("404")
                 if method in _BODY_METHODS:
-                    codes.add("413")
+                    codes |= {"409", "413"}
                 responses = operation.setdefault("responses", {})
                 codes |= {code for code in responses if code[0] in "45"}
                 for code in sorted(codes):

@@ -4,16 +4,16 @@ times within the years a measurement can have."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Final
 
 from annotated_types import Ge, Le
 from pydantic import AfterValidator, AwareDatetime, Strict
 
+from sensors.validation import FIRST_YEAR, LAST_YEAR
+
 INT4_MAX: Final = 2**31 - 1
 INT8_MAX: Final = 2**63 - 1
-EARLIEST: Final = datetime(1900, 1, 1, tzinfo=UTC)
-LATEST: Final = datetime(2200, 1, 1, tzinfo=UTC)
 
 Id4 = Annotated[int, Ge(1), Le(INT4_MAX)]  # an integer primary key
 Id8 = Annotated[int, Ge(1), Le(INT8_MAX)]  # a bigint primary key (incidents, messages)
@@ -26,8 +26,8 @@ Flag = Annotated[bool, Strict()]
 
 def _plausible(when: datetime) -> datetime:
     # By the year alone: the offset arithmetic of a comparison overflows at year 9999.
-    if not EARLIEST.year <= when.year < LATEST.year:
-        raise ValueError(f"must be between {EARLIEST.year} and {LATEST.year}")
+    if not FIRST_YEAR <= when.year <= LAST_YEAR:
+        raise ValueError(f"must be in the years {FIRST_YEAR} to {LAST_YEAR}")
     return when
 
 

@@ -14,8 +14,11 @@ import numpy.typing as npt
 from sensors.parameters import BY_CODE, BY_HJ212, PARAMETERS, Direction
 
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-# Before this no automatic station measured anything; a year-1 date is a client's bug.
-EARLIEST: Final = datetime(1900, 1, 1, tzinfo=UTC)
+# The years a reading or a query may name: no automatic station measured anything before
+# the first, and a year-1 or year-9999 date is a client's bug (and overflows on the way
+# to UTC).
+FIRST_YEAR: Final = 1901
+LAST_YEAR: Final = 2199
 # Temperature may be below zero; every other item is a concentration, a count or pH.
 SIGNED_CODES: Final = frozenset({"temp"})
 
@@ -85,12 +88,11 @@ def check_time(raw: object, now: datetime, future_tolerance: timedelta) -> datet
         return f"not an ISO 8601 time: {_shown(raw)}"
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         return f"time has no UTC offset: {_shown(raw)} (e.g. 2026-11-29T08:00:00+08:00)"
-    try:
-        instant = parsed.astimezone(UTC)
-    except OverflowError:
-        return f"time out of range: {_shown(raw)}"
-    if instant < EARLIEST:
-        return f"time before {EARLIEST.year}: {_shown(raw)}"
+    if parsed.year < FIRST_YEAR:
+        return f"time before {FIRST_YEAR}: {_shown(raw)}"
+    if parsed.year > LAST_YEAR:
+        return f"time after {LAST_YEAR}: {_shown(raw)}"
+    instant = parsed.astimezone(UTC)
     ahead = instant - now
     if ahead > future_tolerance:
         allowed = describe_span(future_tolerance)
