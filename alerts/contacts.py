@@ -27,6 +27,7 @@ from alerts.models import (
     SectionContact,
     WebhookEndpoint,
 )
+from core.catalogue import get_section
 from core.errors import BadRequest, Conflict, NotFound
 from core.models import Section, Station
 from sensors.local_time import SHANGHAI
@@ -79,13 +80,6 @@ def aware(at: datetime) -> datetime:
     return at if at.utcoffset() is not None else at.replace(tzinfo=SHANGHAI)
 
 
-def section_by_code(session: Session, code: str) -> Section:
-    section = session.scalars(select(Section).where(Section.code == code)).one_or_none()
-    if section is None:
-        raise NotFound(f"no section {code!r}")
-    return section
-
-
 # --- contacts -------------------------------------------------------------------------
 
 
@@ -101,7 +95,7 @@ def list_contacts(
         .order_by(Contact.id)
     )
     if section_code is not None:
-        section = section_by_code(session, section_code)
+        section = get_section(session, section_code, with_details=False)
         stmt = stmt.where(
             exists().where(
                 SectionContact.contact_id == Contact.id, SectionContact.section_id == section.id
@@ -226,7 +220,7 @@ def remove_webhook(session: Session, contact_id: int, endpoint_id: int) -> None:
 
 def assign(session: Session, section_code: str, contact_id: int, tier: int) -> SectionContact:
     """Put a contact on a section's path at `tier`, or move them to that tier."""
-    section = section_by_code(session, section_code)
+    section = get_section(session, section_code, with_details=False)
     contact = get_contact(session, contact_id)
     tier = check_tier(tier)
     row = session.get(SectionContact, (section.id, contact.id))
@@ -239,7 +233,7 @@ def assign(session: Session, section_code: str, contact_id: int, tier: int) -> S
 
 
 def unassign(session: Session, section_code: str, contact_id: int) -> None:
-    section = section_by_code(session, section_code)
+    section = get_section(session, section_code, with_details=False)
     row = session.get(SectionContact, (section.id, contact_id))
     if row is None:
         raise NotFound(f"contact {contact_id} is not assigned to section {section_code}")
@@ -251,7 +245,7 @@ def set_escalation(
     session: Session, section_code: str, tiers: Iterable[tuple[int, int]]
 ) -> list[EscalationTier]:
     """Replace a section's tiers: numbered 1..n, delays (seconds) never decreasing."""
-    section = section_by_code(session, section_code)
+    section = get_section(session, section_code, with_details=False)
     ordered = sorted(tiers)
     numbers = [t for t, _ in ordered]
     if numbers != list(range(1, len(numbers) + 1)) or len(numbers) > MAX_TIER:
@@ -339,7 +333,7 @@ def create_mute(
         raise BadRequest("a mute window must end after it starts")
     mute = MuteWindow(starts_at=starts_at, ends_at=ends_at, reason=reason.strip())
     if section_code is not None:
-        mute.section_id = section_by_code(session, section_code).id
+        mute.section_id = get_section(session, section_code, with_details=False).id
     else:
         station = session.scalars(select(Station).where(Station.code == station_code)).first()
         if station is None:

@@ -21,7 +21,8 @@ from alerts import incidents as lifecycle
 from alerts import notifier
 from alerts.incidents import Change, Severity, State, Subject
 from alerts.models import AlertRule, EvaluatorState, Incident
-from alerts.rules import Persistence, Rule, RuleConfig, Series, Verdict, judge, worst
+from alerts.rules import Persistence, RuleConfig, Series, Verdict, judge, worst
+from alerts.vocabulary import Rule
 from core.catalogue import targets_in_force
 from core.models import Section, Station, counted_value_sql
 from sensors import gb3838

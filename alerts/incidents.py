@@ -16,11 +16,8 @@ from sqlalchemy.orm import Session
 from alerts import outbox
 from alerts.channels.base import ChannelKind
 from alerts.models import Incident, IncidentEvent
+from alerts.vocabulary import CHASERS, RAISES
 from core.errors import Conflict, NotFound
-
-# Messages that chase an open incident, and those that announce one.
-CHASERS = ("alert.reminder", "alert.escalated")
-RAISES = ("alert.class_v", "alert.target_missed", "station.silent")
 
 
 class Severity(IntEnum):

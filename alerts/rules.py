@@ -18,14 +18,9 @@ import numpy as np
 import numpy.typing as npt
 
 from alerts.incidents import Severity
+from alerts.vocabulary import Rule
 from sensors import gb3838
 from sensors.gb3838 import WaterClass
-
-
-class Rule(StrEnum):
-    CLASS_V = "class_v"
-    TARGET_MISS = "target_miss"
-    STATION_SILENT = "station_silent"
 
 
 class Persistence(StrEnum):

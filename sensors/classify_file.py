@@ -42,7 +42,7 @@ from sensors.text_files import SNIFF_BYTES, sniff_encoding
 from sensors.validation import column_code, out_of_bounds
 
 WATERBODY_COLUMN: Final = "waterbody"
-# Spellings of the waterbody column. Lake limits hold for lakes and reservoirs (domain.md).
+# Spellings of the waterbody column. Lake limits hold for lakes and reservoirs (GB 3838-2002, Table 1: 湖、库).
 _RIVER_WORDS: Final = ("", "river", "河流", "河")
 _LAKE_WORDS: Final = ("lake", "reservoir", "湖库", "湖泊", "水库", "湖", "库")
 XLSX_SUFFIXES: Final = (".xlsx", ".xlsm")

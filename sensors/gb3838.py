@@ -1,7 +1,8 @@
 """GB 3838-2002 water-quality classes, vectorised: classify values, evaluate sections.
 
 Facts (Table 1 limits, the single-factor rule, rounding before comparing, exceedance
-multiples, labels and colours) are from ../shared/reference/domain.md. Everything here is
+multiples, labels and colours) are from GB 3838-2002 Table 1, the evaluation method
+(环办〔2011〕22号) and the national real-time platform's records. Everything here is
 pure numpy: no I/O, no pandas, no Python loop over readings (loops run over the ≤ 8
 parameters, the ≤ 5 limits of one, or cache-sized blocks of an array).
 """
@@ -131,12 +132,12 @@ TABLE_1: Final[tuple[LimitRow, ...]] = (
 )  # fmt: skip
 
 # Evaluated items with "≤" limits: the ones exceedance multiples and main pollutants are
-# about (domain.md: none for pH, DO or temperature; TN is not evaluated).
+# about (环办〔2011〕22号: none for pH, DO or temperature; TN is not evaluated).
 POLLUTANT_CODES: Final[tuple[str, ...]] = tuple(
     c for c in EVALUATED_CODES if BY_CODE[c].direction is Direction.AT_MOST
 )
 
-# The national platform's precisions of 2025 (domain.md), to re-class records of that year;
+# The national platform's precisions of 2025 (its published records), to re-class records of that year;
 # the catalogue's defaults (sensors.parameters) are the current ones.
 PLATFORM_PRECISIONS_2025: Final[Mapping[str, int | None]] = MappingProxyType(
     {"ph": 0, "do": 1, "codmn": 1, "nh3n": 2, "tp": 3}

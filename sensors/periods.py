@@ -1,7 +1,7 @@
 """Period evaluation: per-section means over weeks, months, quarters or years, their classes,
 and the shares of a set of sections in I–III, V and 劣Ⅴ.
 
-Facts from ../shared/reference/domain.md: the period class is the single-factor rule on the
+Facts from the evaluation method (环办〔2011〕22号): the period class is the single-factor rule on the
 arithmetic means; a value below the detection limit counts as half the limit; periods are
 in China's time, Asia/Shanghai. Group-by is np.unique + np.bincount, no pandas.
 
@@ -269,7 +269,7 @@ class ClassShares:
     def grades(self) -> list[str | None]:
         """Per period, a river's or basin's grade by the share of sections in I–III.
 
-        domain.md: ≥ 90 % 优; 75–90 % 良好; below 75 %: 劣Ⅴ < 20 % 轻度污染, 20–40 %
+        环办〔2011〕22号: ≥ 90 % 优; 75–90 % 良好; below 75 %: 劣Ⅴ < 20 % 轻度污染, 20–40 %
         中度污染, ≥ 40 % 重度污染. None with fewer than five classed sections. Computed in
         integers, so 9 of 10 is exactly 90 %.
         """

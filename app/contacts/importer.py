@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from alerts import contacts as service
 from alerts.models import SectionContact
+from core.catalogue import get_section
 from core.errors import BadRequest, RiverwatchError
 from sensors.text_files import decode_text
 
@@ -106,7 +107,7 @@ def _import_row(
         raise BadRequest(f"tier {tier_text!r} is not a whole number")
     tier = service.check_tier(int(tier_text))
     section_code = _cell(row, "section")
-    section = service.section_by_code(session, section_code) if section_code else None
+    section = get_section(session, section_code, with_details=False) if section_code else None
     given_url = _cell(row, "webhook_url")
     url = service.check_url(given_url, allow_internal=allow_internal) if given_url else None
 

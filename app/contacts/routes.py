@@ -28,6 +28,7 @@ from app.contacts.schemas import (
 )
 from app.deps import SessionDep, SettingsDep
 from app.params import Id4
+from core.catalogue import get_section
 from core.errors import PayloadTooLarge
 from sensors.local_time import SHANGHAI
 
@@ -194,7 +195,7 @@ def unassign(code: str, contact_id: Id4, session: SessionDep) -> None:
     summary="Who a section's alerts go to, tier by tier, and when",
 )
 def section_routes(code: str, session: SessionDep) -> SectionRoutesOut:
-    section = service.section_by_code(session, code)
+    section = get_section(session, code, with_details=False)
     delays = service.escalation_delays(session, section.id)
     by_tier: dict[int, list[RouteContact]] = {t: [] for t in delays}
     for contact, tier in service.routes_for(session, section.id):

@@ -18,6 +18,7 @@ from alerts import acklinks, outbox
 from alerts import incidents as lifecycle
 from alerts.incidents import State
 from alerts.models import Incident, OutboxStatus
+from alerts.vocabulary import Rule
 from app.deps import SessionDep, SettingsDep
 from app.incidents import queries
 from app.incidents.schemas import (
@@ -178,12 +179,6 @@ def retry_dead_letter(message_id: Id8, session: SessionDep) -> NotificationOut:
 
 # --- The ack link -------------------------------------------------------------------------
 
-RULES = {
-    "class_v": "水质为Ⅴ类或劣Ⅴ类 / class V or worse",
-    "target_miss": "未达水质目标 / target class missed",
-    "station_silent": "站点无数据 / station silent",
-}
-
 
 def _page(status: int, heading: str, *paragraphs: str, button: bool = False) -> HTMLResponse:
     """A minimal bilingual page; every argument is plain text and escaped here."""
@@ -213,7 +208,7 @@ def _summary(session: SessionDep, incident: Incident) -> str:
     place = f"{where.section.code} {where.section.name}" if where.section else ""
     if where.station is not None:
         place = f"{place} {where.station.code}".strip()
-    rule = RULES.get(incident.rule, incident.rule)
+    rule = Rule(incident.rule).label
     return f"{place}: {rule}, {local_minute(incident.opened_at)}"
 
 

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
+from core.catalogue import get_section
 from core.errors import BadRequest, Conflict, NotFound, Unauthorized
 from core.models import Section, Station
 from sensors.qc import resolve_thresholds
@@ -52,9 +53,7 @@ def add_station(
     simulated: bool = False,
 ) -> tuple[Station, str]:
     """Register a station; returns it with its API key, which is not retrievable later."""
-    section = session.scalars(select(Section).where(Section.code == section_code)).one_or_none()
-    if section is None:
-        raise NotFound(f"no section {section_code!r}")
+    section = get_section(session, section_code, with_details=False)
     same = Station.code == code
     if mn is not None:
         same = same | (Station.mn == mn)
