@@ -25,7 +25,7 @@ from alerts.rules import Persistence, RuleConfig, Series, Verdict, judge, worst
 from alerts.vocabulary import Rule
 from core.catalogue import targets_in_force
 from core.models import Section, Station, counted_value_sql
-from sensors import gb3838
+from sensors import evaluation
 from sensors.local_time import SHANGHAI
 from sensors.readings import pivot
 
@@ -115,7 +115,7 @@ def _series(session: Session, section_ids: list[int], now: datetime) -> dict[int
     row_section = np.array([section_of[s] for s in row_station.tolist()])
     lake = np.array([sections[s].waterbody == "lake" for s in row_section.tolist()])
     binding = np.array([targets.get(s, (0, None))[0] for s in row_section.tolist()])
-    evaluation = gb3838.evaluate(values, waterbody=lake, target=binding.astype(np.int8))
+    judged = evaluation.evaluate(values, waterbody=lake, target=binding.astype(np.int8))
 
     out: dict[int, list[Series]] = defaultdict(list)
     bounds = np.flatnonzero(np.r_[True, row_station[1:] != row_station[:-1], True])
@@ -132,7 +132,7 @@ def _series(session: Session, section_ids: list[int], now: datetime) -> dict[int
                 waterbody=section.waterbody,
                 binding=binding_class or 0,
                 stretch=stretch or 0,
-                evaluation=evaluation,
+                evaluation=judged,
                 first_row=start,
             )
         )

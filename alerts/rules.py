@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from alerts.incidents import Severity
 from alerts.vocabulary import Rule
-from sensors import gb3838
+from sensors.evaluation import Evaluation, evaluate
 from sensors.gb3838 import WaterClass
 
 
@@ -56,7 +56,7 @@ class Series:
     waterbody: str
     binding: int  # this year's binding target class, 0 when the plan sets none
     stretch: int  # this year's stretch (力争) class, 0 when none
-    evaluation: gb3838.Evaluation
+    evaluation: Evaluation
     first_row: int
 
     @property
@@ -91,8 +91,8 @@ def severity_of(
     raise ValueError(f"{rule} is not judged on readings")
 
 
-def _evaluate(series: Series, values: Mapping[str, npt.NDArray[np.float64]]) -> gb3838.Evaluation:
-    return gb3838.evaluate(
+def _evaluate(series: Series, values: Mapping[str, npt.NDArray[np.float64]]) -> Evaluation:
+    return evaluate(
         values,
         waterbody=series.waterbody,
         target=series.binding or None,
@@ -100,7 +100,7 @@ def _evaluate(series: Series, values: Mapping[str, npt.NDArray[np.float64]]) -> 
 
 
 def _details(
-    series: Series, ev: gb3838.Evaluation, row: int, *, mean_over_s: int | None = None
+    series: Series, ev: Evaluation, row: int, *, mean_over_s: int | None = None
 ) -> dict[str, Any]:
     items = {
         code: {"value": float(ev.rounded[code][row]), "class": int(k[row])}

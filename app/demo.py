@@ -27,7 +27,7 @@ from app.stations import service as stations_service
 from core.errors import Conflict
 from core.models import Section, Station
 from sensors.local_time import SHANGHAI
-from sensors.qc import DEFAULT_THRESHOLDS
+from sensors.qc_thresholds import DEFAULT_THRESHOLDS
 from sensors.simulator import AUTOMATIC_ITEMS, Simulator
 
 logger = logging.getLogger(__name__)

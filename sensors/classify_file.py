@@ -28,12 +28,11 @@ import numpy.typing as npt
 import pandas as pd
 from tqdm import tqdm
 
+from sensors.evaluation import Evaluation, evaluate
 from sensors.gb3838 import (
     LABEL_ARRAY,
     POLLUTANT_CODES,
-    Evaluation,
     Precisions,
-    evaluate,
     resolve_precisions,
     round_half_even,
 )
@@ -42,7 +41,8 @@ from sensors.text_files import SNIFF_BYTES, sniff_encoding
 from sensors.validation import column_code, out_of_bounds
 
 WATERBODY_COLUMN: Final = "waterbody"
-# Spellings of the waterbody column. Lake limits hold for lakes and reservoirs (GB 3838-2002, Table 1: 湖、库).
+# Spellings of the waterbody column. Lake limits hold for lakes and reservoirs
+# (GB 3838-2002, Table 1: 湖、库).
 _RIVER_WORDS: Final = ("", "river", "河流", "河")
 _LAKE_WORDS: Final = ("lake", "reservoir", "湖库", "湖泊", "水库", "湖", "库")
 XLSX_SUFFIXES: Final = (".xlsx", ".xlsm")

@@ -1,9 +1,9 @@
 """Period evaluation: per-section means over weeks, months, quarters or years, their classes,
 and the shares of a set of sections in I–III, V and 劣Ⅴ.
 
-Facts from the evaluation method (环办〔2011〕22号): the period class is the single-factor rule on the
-arithmetic means; a value below the detection limit counts as half the limit; periods are
-in China's time, Asia/Shanghai. Group-by is np.unique + np.bincount, no pandas.
+Facts from the evaluation method (环办〔2011〕22号): the period class is the single-factor
+rule on the arithmetic means; a value below the detection limit counts as half the limit;
+periods are in China's time, Asia/Shanghai. Group-by is np.unique + np.bincount, no pandas.
 
 Times are numpy datetime64 instants in UTC (any unit; naive, as numpy's are). Aware Python
 or pandas timestamps are refused rather than guessed at: convert them first, e.g.
@@ -21,14 +21,13 @@ from typing import Final, Literal, TypeAlias
 import numpy as np
 import numpy.typing as npt
 
+from sensors.evaluation import Evaluation, evaluate
 from sensors.gb3838 import (
-    Evaluation,
     FloatArray,
     Int8Array,
     Precisions,
     Waterbody,
     WaterClass,
-    evaluate,
 )
 from sensors.parameters import CLASSIFIED_CODES, get
 from sensors.readings import counted_value

@@ -29,7 +29,7 @@ from core import catalogue
 from core.catalogue import in_force
 from core.errors import BadRequest
 from core.models import Section, Station
-from sensors import gb3838
+from sensors.evaluation import evaluate_section
 from sensors.gb3838 import WaterClass
 from sensors.local_time import SHANGHAI
 from sensors.parameters import BY_CODE, BY_ID, EVALUATED_CODES, Parameter
@@ -87,7 +87,7 @@ def _section_state(section: Section, rows: Sequence[Any], now: datetime) -> dict
     # The section comes with its targets loaded: no query per section.
     found = in_force(section.targets, now.astimezone(SHANGHAI).year)
     target = found[0] if found else None
-    result = gb3838.evaluate_section(good, waterbody=section.waterbody, target=target)
+    result = evaluate_section(good, waterbody=section.waterbody, target=target)
     return {
         "code": section.code,
         "name": section.name,

@@ -16,11 +16,13 @@ from app.ingest import store
 from app.ingest.validate import Parsed, Refusal
 from core import catalogue
 from core.models import Station
-from sensors import gb3838
+from sensors.evaluation import Evaluation, evaluate
+from sensors.gb3838 import classify
 from sensors.local_time import SHANGHAI
 from sensors.parameters import BY_ID, Direction
-from sensors.qc import QCFlag, QCThresholds, Readings, qc_with_context, required_context_seconds
-from sensors.qc import resolve_thresholds as qc_thresholds
+from sensors.qc import QCFlag, Readings, qc_with_context
+from sensors.qc_thresholds import QCThresholds, required_context_seconds
+from sensors.qc_thresholds import resolve_thresholds as qc_thresholds
 from sensors.readings import counted_value, pivot
 from sensors.validation import EPOCH
 
@@ -56,7 +58,7 @@ CONTEXT_SQL = text(
 class TimeResult:
     time: datetime
     items: Mapping[str, tuple[float, int, int]]  # code: (value, class, QC flag)
-    section: gb3838.Evaluation
+    section: Evaluation
     row: int
     target: int | None
     backfill: bool
@@ -130,7 +132,7 @@ def classify_values(cols: Mapping[str, npt.NDArray[Any]], waterbody: str) -> npt
         if parameter.direction is Direction.NONE:
             continue
         mask = cols["parameter_id"] == pid
-        out[mask] = gb3838.classify(parameter.code, counted[mask], waterbody)
+        out[mask] = classify(parameter.code, counted[mask], waterbody)
     return out
 
 
@@ -139,7 +141,7 @@ def evaluate_times(
     station: Station,
     cols: Mapping[str, npt.NDArray[Any]],
     good: npt.NDArray[np.bool_],
-) -> tuple[npt.NDArray[np.int64], gb3838.Evaluation, list[int | None]]:
+) -> tuple[npt.NDArray[np.int64], Evaluation, list[int | None]]:
     """The section's single-factor class at each time of the batch, from QC-good values."""
     times, at = np.unique(cols["time_us"], return_inverse=True)
     counted = counted_value(cols["value"], cols["below_detection"])
@@ -150,7 +152,7 @@ def evaluate_times(
     }
     per_time = [target_of[y] for y in years]
     target_array = np.array([t or 0 for t in per_time], dtype=np.int8)
-    evaluation = gb3838.evaluate(
+    evaluation = evaluate(
         values or {"ph": np.full(times.size, np.nan)},
         waterbody=station.section.waterbody,
         target=target_array,

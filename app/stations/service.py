@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, joinedload
 from core.catalogue import get_section
 from core.errors import BadRequest, Conflict, NotFound, Unauthorized
 from core.models import Section, Station
-from sensors.qc import resolve_thresholds
+from sensors.qc_thresholds import resolve_thresholds
 
 KEY_PREFIX = "rw_"
 

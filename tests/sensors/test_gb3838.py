@@ -1,8 +1,8 @@
 """GB 3838-2002 core: boundaries, rounding, NaN, section evaluation.
 
-The expected values come from Table 1 and the platform's precisions as GB 3838-2002 and the national platform state
-them, typed out again below on purpose, and from a plain scalar implementation on Python's
-decimal module: never from the module's own table.
+The expected values come from GB 3838-2002 Table 1 and the national platform's precisions,
+as they state them, typed out again below on purpose, and from a plain scalar
+implementation on Python's decimal module: never from the module's own table.
 """
 
 from __future__ import annotations
@@ -16,14 +16,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sensors import gb3838
+from sensors.evaluation import evaluate, evaluate_section
 from sensors.gb3838 import (
     PLATFORM_PRECISIONS_2025,
     Waterbody,
     WaterClass,
     class_labels,
     classify,
-    evaluate,
-    evaluate_section,
     round_half_even,
 )
 
