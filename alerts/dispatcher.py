@@ -52,11 +52,12 @@ from alerts.channels.base import (
     DeliveryStatus,
     OutboundMessage,
 )
+from alerts.channels.provider import PendingReceipt, Receipt
 from alerts.channels.sms import SmsChannel, SmsSettings
 from alerts.channels.webhook import WebhookChannel
 from alerts.models import OutboxMessage, WebhookEndpoint
 from alerts.outbox import to_outbound
-from core.settings import Settings
+from core.settings import Environment, Settings, SmsProvider
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ _CLAIM = text(f"""
     FROM due
     WHERE o.id = due.id
     RETURNING o.id, o.idempotency_key, o.channel, o.recipient, o.event, o.text, o.payload,
-              o.created_at, o.lease_until, o.attempts
+              o.created_at, o.lease_until, o.attempts, o.unconfirmed_at, o.incident_id
 """)
 
 # Every outcome is guarded by the claim's lease and attempt number.
@@ -98,10 +99,20 @@ _OURS = "id = :id AND lease_until = :lease AND attempts = :attempts AND status =
 _DELIVERED = text(f"""
     UPDATE outbox
     SET status = 'delivered', delivered_at = {_NOW}, http_status = :http_status,
-        provider_message_id = :provider_message_id, lease_until = NULL
+        provider_message_id = :provider_message_id, lease_until = NULL,
+        last_error = coalesce(:error, last_error)
     WHERE {_OURS}
-    RETURNING status
+    RETURNING status, delivered_at - created_at AS latency
 """)
+
+# When an answer was lost the ambiguity starts now; a lookup that could not settle it
+# keeps its start (the lookup grace counts from the attempt that may have been sent);
+# any other outcome settles it.
+_UNCONFIRMED = f"""
+    unconfirmed_at = CASE
+        WHEN :lookup_only THEN coalesce(unconfirmed_at, {_NOW})
+        WHEN :unconfirmed THEN {_NOW}
+        ELSE NULL END"""
 
 # Past max_age a retry becomes a dead letter. The next attempt is never scheduled after
 # the deadline: the last try happens at max_age rather than up to retry_max_s later.
@@ -109,7 +120,7 @@ _RETRY = text(f"""
     UPDATE outbox
     SET status = CASE WHEN created_at + :max_age <= {_NOW} THEN 'dead' ELSE 'pending' END,
         next_attempt_at = least({_NOW} + :delay, created_at + :max_age),
-        last_error = :error, http_status = :http_status, lease_until = NULL
+        last_error = :error, http_status = :http_status, lease_until = NULL, {_UNCONFIRMED}
     WHERE {_OURS}
     RETURNING status
 """)
@@ -128,6 +139,40 @@ _RELEASE = text(f"""
     RETURNING status
 """)
 
+# Held back by a per-number rate limit: not an attempt, due again when the window frees.
+_DEFER = text(f"""
+    UPDATE outbox SET lease_until = NULL, attempts = attempts - 1,
+        next_attempt_at = {_NOW} + :delay, last_error = :error
+    WHERE {_OURS}
+    RETURNING status
+""")
+
+# Rolling windows of accepted texts to one number (ix_outbox_sms_recipient).
+_RECENT_SMS = text(f"""
+    SELECT count(*) FILTER (WHERE delivered_at > {_NOW} - interval '1 minute') AS minute,
+           count(*) AS day,
+           extract(epoch FROM min(delivered_at) FILTER (
+               WHERE delivered_at > {_NOW} - interval '1 minute') - ({_NOW} - interval '1 minute'))
+               AS minute_frees_in,
+           extract(epoch FROM min(delivered_at) - ({_NOW} - interval '1 day')) AS day_frees_in
+    FROM outbox
+    WHERE channel = 'sms' AND status = 'delivered' AND recipient = :recipient
+      AND delivered_at > {_NOW} - interval '1 day'
+""")
+
+_AWAITING_RECEIPT = text(f"""
+    SELECT id, idempotency_key, provider_message_id, recipient, delivered_at FROM outbox
+    WHERE channel = 'sms' AND status = 'delivered' AND receipt_status IS NULL
+      AND delivered_at > {_NOW} - :horizon
+    ORDER BY delivered_at
+    LIMIT :limit
+""")
+
+_RECEIPT = text("""
+    UPDATE outbox SET receipt_status = :status, receipt_at = :at, receipt_error = :error
+    WHERE id = :id AND receipt_status IS NULL
+""")
+
 
 class Result(StrEnum):
     DELIVERED = "delivered"
@@ -138,6 +183,8 @@ class Result(StrEnum):
     STALE = "stale"
     # Not sent: too little of the lease was left to finish the send within it.
     RELEASED = "released"
+    # Not sent: the number's rate limit is reached; due again when it frees.
+    DEFERRED = "deferred"
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +195,7 @@ class DispatchStats:
     dead: int = 0
     stale: int = 0
     released: int = 0
+    deferred: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +239,7 @@ class Dispatcher:
         concurrency: int = 1,
         rng: Callable[[], float] = random.random,
         clock: Callable[[], datetime] | None = None,
+        sms_limits: tuple[int, int] | None = None,
     ) -> None:
         """send_timeout_s: the longest one send may take (see the check in _deliver).
 
@@ -215,6 +264,10 @@ class Dispatcher:
         self._concurrency = concurrency
         self._rng = rng
         self._clock = clock
+        # (texts per number per minute, per day), None: no limit.
+        self._sms_limits = sms_limits
+        self._locks_guard = threading.Lock()
+        self._number_locks: dict[str, threading.Lock] = {}
 
     def dispatch_once(self) -> DispatchStats:
         claims = self.claim()
@@ -250,6 +303,7 @@ class Dispatcher:
             dead=results.count(Result.DEAD),
             stale=results.count(Result.STALE),
             released=results.count(Result.RELEASED),
+            deferred=results.count(Result.DEFERRED),
         )
 
     def claim(self) -> list[Claim]:
@@ -292,13 +346,18 @@ class Dispatcher:
 
     def record(self, claim: Claim, outcome: DeliveryOutcome) -> Result:
         """Store the outcome if the claim is still ours; STALE if it is not."""
+        error = outcome.error
+        if outcome.unconfirmed and outcome.status is not DeliveryStatus.DELIVERED:
+            # Kept in the notification log: if this becomes a dead letter, whoever reads
+            # it must know the text may have reached the phone.
+            error = f"AMBIGUOUS (the provider may have accepted an attempt): {error}"
         params: dict[str, Any] = {
             "id": claim.id,
             "lease": claim.lease_until,
             "attempts": claim.attempts,
             "now": self._now(),
             "http_status": outcome.http_status,
-            "error": None if outcome.error is None else outcome.error[:_ERROR_CHARS],
+            "error": None if error is None else error[:_ERROR_CHARS],
         }
         if outcome.status is DeliveryStatus.DELIVERED:
             statement = _DELIVERED
@@ -306,43 +365,88 @@ class Dispatcher:
         elif outcome.status is DeliveryStatus.RETRY:
             statement = _RETRY
             params["max_age"] = self._max_age
-            params["delay"] = timedelta(
-                seconds=backoff_delay(
-                    claim.attempts,
-                    base_s=self._retry_base_s,
-                    max_s=self._retry_max_s,
-                    rng=self._rng,
-                )
+            params["unconfirmed"] = outcome.unconfirmed
+            params["lookup_only"] = outcome.lookup_only
+            delay = backoff_delay(
+                claim.attempts,
+                base_s=self._retry_base_s,
+                max_s=self._retry_max_s,
+                rng=self._rng,
             )
+            params["delay"] = timedelta(seconds=max(delay, outcome.retry_after_s or 0.0))
         else:
             statement = _DEAD
         with self._sessions.begin() as session:
-            status = session.execute(statement, params).scalar_one_or_none()
+            row = session.execute(statement, params).one_or_none()
+        status = None if row is None else row.status
+        self._observe(claim, outcome, status, row)
         if status is None:
             log.warning(
-                "outbox message %s: lease lost before its %s outcome was recorded; "
-                "the current owner's record stands",
-                claim.id,
-                outcome.status,
+                "lease lost before the outcome was recorded; the current owner's record stands",
+                extra={"outbox_id": claim.id, "outcome": outcome.status.value},
             )
             return Result.STALE
         if status == "delivered":
+            log.info(
+                "message sent",
+                extra={
+                    "outbox_id": claim.id,
+                    "channel": claim.channel.value,
+                    "event": claim.message.event,
+                    "incident_id": claim.message.incident_id,
+                    "attempts": claim.attempts,
+                    "provider_message_id": outcome.provider_message_id,
+                },
+            )
             return Result.DELIVERED
         if status == "dead":
             log.warning(
-                "outbox message %s is a dead letter after %d attempts: %s",
-                claim.id,
-                claim.attempts,
-                outcome.error,
+                "message given up (dead letter)",
+                extra={
+                    "outbox_id": claim.id,
+                    "channel": claim.channel.value,
+                    "event": claim.message.event,
+                    "incident_id": claim.message.incident_id,
+                    "attempts": claim.attempts,
+                    "reason": params["error"],
+                },
             )
             return Result.DEAD
         return Result.RETRIED
+
+    def _observe(
+        self, claim: Claim, outcome: DeliveryOutcome, status: str | None, row: Any
+    ) -> None:
+        """Metrics of one recorded attempt (alerts.metrics)."""
+        from alerts import metrics
+
+        metrics.DELIVERY_ATTEMPTS.labels(claim.channel.value, status or "stale").inc()
+        if status == "delivered" and row.latency is not None:
+            metrics.DELIVERY_LATENCY.labels(claim.channel.value).observe(
+                row.latency.total_seconds()
+            )
+        elif status == "dead":
+            metrics.DEAD_LETTERS.labels(claim.channel.value).inc()
+        if outcome.unconfirmed and not outcome.lookup_only:
+            metrics.SMS_UNCONFIRMED.inc()
 
     def release(self, claim: Claim) -> bool:
         """Give a claimed, unsent message back at once; False if it was no longer ours."""
         params = {"id": claim.id, "lease": claim.lease_until, "attempts": claim.attempts}
         with self._sessions.begin() as session:
             return session.execute(_RELEASE, params).scalar_one_or_none() is not None
+
+    def defer(self, claim: Claim, delay_s: float, reason: str) -> bool:
+        params = {
+            "id": claim.id,
+            "lease": claim.lease_until,
+            "attempts": claim.attempts,
+            "now": self._now(),
+            "delay": timedelta(seconds=delay_s),
+            "error": reason,
+        }
+        with self._sessions.begin() as session:
+            return session.execute(_DEFER, params).scalar_one_or_none() is not None
 
     def _deliver(self, claim: Claim) -> Result:
         # Start a send only if it ends inside the lease: the lease outlives the channel's
@@ -351,7 +455,78 @@ class Dispatcher:
         if time.monotonic() + self._send_timeout_s >= claim.deadline:
             self.release(claim)
             return Result.RELEASED
-        return self.record(claim, self.send(claim))
+        if claim.channel is not ChannelKind.SMS or self._sms_limits is None:
+            return self.record(claim, self.send(claim))
+        # Texts to one number go one at a time in this dispatcher, so the count it reads
+        # includes every earlier send of the batch.
+        with self._number_lock(claim.message.recipient):
+            wait = self._rate_wait(claim.message.recipient)
+            if wait is not None:
+                delay, reason = wait
+                self.defer(claim, delay, reason)
+                return Result.DEFERRED
+            return self.record(claim, self.send(claim))
+
+    def _number_lock(self, recipient: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._number_locks.setdefault(recipient, threading.Lock())
+
+    def _rate_wait(self, recipient: str) -> tuple[float, str] | None:
+        assert self._sms_limits is not None
+        per_minute, per_day = self._sms_limits
+        with self._sessions() as session:
+            row = session.execute(_RECENT_SMS, {"recipient": recipient, "now": self._now()}).one()
+        if row.day >= per_day:
+            return float(row.day_frees_in or 60) + 1, f"rate limit: {per_day} texts a day"
+        if row.minute >= per_minute:
+            return (
+                float(row.minute_frees_in or 1) + 0.5,
+                f"rate limit: {per_minute} texts a minute",
+            )
+        return None
+
+    def collect_receipts(self, *, limit: int = 200, horizon_days: float = 3) -> int:
+        """Ask the SMS provider for handset receipts of accepted texts; how many were new."""
+        channel = self._channels.get(ChannelKind.SMS)
+        source = getattr(channel, "receipts", None)
+        if source is None:
+            return 0
+        with self._sessions() as session:
+            rows = session.execute(
+                _AWAITING_RECEIPT,
+                {"now": self._now(), "horizon": timedelta(days=horizon_days), "limit": limit},
+            ).all()
+        if not rows:
+            return 0
+        pending = [
+            PendingReceipt(
+                r.id, r.idempotency_key, r.provider_message_id, r.recipient, r.delivered_at
+            )
+            for r in rows
+        ]
+        receipts: list[Receipt] = source(pending)
+        if not receipts:
+            return 0
+        with self._sessions.begin() as session:
+            for receipt in receipts:
+                session.execute(
+                    _RECEIPT,
+                    {
+                        "id": receipt.outbox_id,
+                        "status": receipt.status.value,
+                        "at": receipt.at,
+                        "error": receipt.error,
+                    },
+                )
+        from alerts import metrics
+
+        for receipt in receipts:
+            metrics.SMS_RECEIPTS.labels(receipt.status.value).inc()
+            log.info(
+                "SMS receipt",
+                extra={"outbox_id": receipt.outbox_id, "receipt": receipt.status.value},
+            )
+        return len(receipts)
 
     def _now(self) -> datetime | None:
         return None if self._clock is None else self._clock()
@@ -368,6 +543,8 @@ def _claim_from_row(row: Any, deadline: float) -> Claim:
         text=row.text,
         payload=row.payload,
         created_at=row.created_at,
+        unconfirmed_at=row.unconfirmed_at,
+        incident_id=row.incident_id,
     )
     return Claim(
         id=row.id,
@@ -432,7 +609,12 @@ def build_channels(
     client: httpx.Client,
     secret_for: Callable[[str], str | Sequence[str] | None],
 ) -> dict[ChannelKind, Channel]:
-    """The webhook channel always; SMS only with an sms_url (else SMS stays pending)."""
+    """The webhook channel always; SMS through the configured provider.
+
+    The generic gateway only with an sms_url (else SMS stays pending); Aliyun and Tencent
+    with their credentials. In production a provider without an approved template for
+    every message kind is refused here, at start-up, rather than failing per message.
+    """
 
     def required_secret(url: str) -> str | Sequence[str]:
         secrets = secret_for(url)
@@ -445,7 +627,11 @@ def build_channels(
             client, required_secret, timeout=settings.webhook_timeout_s
         ),
     }
-    if settings.sms_url:
+    if settings.sms_provider is not SmsProvider.HTTP:
+        sms = provider_channel(settings, client)
+        if sms is not None:
+            channels[ChannelKind.SMS] = sms
+    elif settings.sms_url:
         channels[ChannelKind.SMS] = SmsChannel(
             client,
             SmsSettings(
@@ -456,6 +642,38 @@ def build_channels(
             ),
         )
     return channels
+
+
+def provider_channel(settings: Settings, client: httpx.Client) -> Channel | None:
+    from alerts.channels.aliyun import AliyunSmsChannel
+    from alerts.channels.provider import ProviderSettings, missing_templates
+    from alerts.channels.tencent import TencentSmsChannel
+
+    missing = missing_templates(settings.sms_templates)
+    if missing and settings.env is Environment.PRODUCTION:
+        raise ValueError(
+            f"RIVERWATCH_SMS_TEMPLATES has no approved {settings.sms_provider} template for: "
+            + ", ".join(missing)
+        )
+    secret = settings.sms_access_key_secret.get_secret_value()
+    if not settings.sms_access_key_id or not secret:
+        log.warning("SMS provider %s has no credentials: SMS stay pending", settings.sms_provider)
+        return None
+    provider = ProviderSettings(
+        access_key_id=settings.sms_access_key_id,
+        access_key_secret=secret,
+        sign=settings.sms_sign,
+        templates=settings.sms_templates,
+        param_max_chars=settings.sms_param_max_chars,
+        timeout=settings.webhook_timeout_s,
+        lookup_grace_s=settings.sms_lookup_grace_s,
+        endpoint=settings.sms_url,
+        region=settings.sms_region,
+        app_id=settings.sms_app_id,
+    )
+    if settings.sms_provider is SmsProvider.ALIYUN:
+        return AliyunSmsChannel(client, provider)
+    return TencentSmsChannel(client, provider)
 
 
 def send_timeout_for(settings: Settings) -> float:
@@ -488,6 +706,10 @@ def dispatcher_for(
         max_age=timedelta(hours=settings.retry_max_age_hours),
         send_timeout_s=send_timeout_for(settings),
         concurrency=concurrency,
+        # The providers throttle per number; the generic gateway is the operator's own.
+        sms_limits=None
+        if settings.sms_provider is SmsProvider.HTTP
+        else (settings.sms_per_number_per_minute, settings.sms_per_number_per_day),
     )
 
 

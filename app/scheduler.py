@@ -95,6 +95,12 @@ class Jobs:
         self.scheduler.add_job(self._escalate, id="escalate", seconds=30, **interval)
         self.scheduler.add_job(self._silence, id="silence", seconds=60, **interval)
         self.scheduler.add_job(
+            self.dispatcher.collect_receipts,
+            id="receipts",
+            seconds=settings.receipts_interval_s,
+            **interval,
+        )
+        self.scheduler.add_job(
             self._digest, CronTrigger(hour=8, minute=0), id="digest", coalesce=True
         )
         self.evaluate.scheduler = self.dispatch.scheduler = self.scheduler
