@@ -131,6 +131,12 @@ def serve(
         if feed is None and workers > 1:
             # Worker processes build their app from the environment: hand them the database.
             os.environ["RIVERWATCH_DATABASE_URL"] = url
+            # Each worker keeps its metrics in files there; a scrape of any sums them all.
+            if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+                import tempfile
+
+                metrics_dir = tempfile.mkdtemp(prefix="riverwatch-metrics-")
+                os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
             uvicorn.run(
                 "app.main:create_app",
                 factory=True,

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
-from app import health
+from app import health, metrics
 from app.catalogue.routes import router as catalogue_router
 from app.contacts.routes import router as contacts_router
 from app.dashboard.routes import router as dashboard_router
@@ -76,5 +76,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(rules_router, dependencies=[AdminDep])
     app.include_router(api)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(ack_router)
     return app

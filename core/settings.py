@@ -92,6 +92,13 @@ class Settings(BaseSettings):
     # A message still undelivered this long after it was written goes to the dead letters.
     retry_max_age_hours: float = Field(default=24, gt=0)
     webhook_timeout_s: float = Field(default=10, gt=0)
+    # Bearer token of GET /metrics; unset, metrics are open (not served in production).
+    metrics_token: SecretStr | None = None
+    # JSON log lines (production's default) or readable text (development's).
+    log_json: bool | None = None
+    log_level: str = "INFO"
+    # Scheduler jobs' per-run lines (APScheduler's "Running job…"): off unless asked.
+    log_scheduler_runs: bool = False
     scheduler: bool = True  # run the scheduler in `serve` (off for API-only replicas)
 
     @model_validator(mode="after")
