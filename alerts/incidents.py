@@ -155,6 +155,7 @@ def acknowledge(session: Session, incident: Incident, *, by: str, at: datetime, 
     cancelled = outbox.cancel_pending(session, incident.id, CHASERS, f"acknowledged by {by}")
     extra = {"cancelled_messages": cancelled} if cancelled else {}
     add_event(session, incident, "acknowledged", at, by=by, via=via, **extra)
+    log.info("incident acknowledged", extra={"incident_id": incident.id, "via": via})
 
 
 def resolve(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
 import signal
 import sys
@@ -144,9 +143,10 @@ def serve(
                 port=port,
                 workers=workers,
                 log_level="info",
+                log_config=None,  # core.logs: one redacting handler
             )
         elif feed is None:
-            uvicorn.run(app, host=host, port=port, log_level="info")
+            uvicorn.run(app, host=host, port=port, log_level="info", log_config=None)
         else:
             from app.demo import serve_demo
 
@@ -334,7 +334,12 @@ def _exit_cleanly(_signum: int, _frame: object) -> None:
 
 def main() -> None:
     signal.signal(signal.SIGTERM, _exit_cleanly)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from core import logs
+
+    try:
+        logs.configure_from(get_settings())
+    except ValueError:  # settings refused: say why in plain text
+        logs.configure(json_lines=False)
     try:
         cli()
     except RiverwatchError as exc:

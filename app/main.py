@@ -20,6 +20,7 @@ from app.ingest.routes import router as ingest_router
 from app.limits import BodyLimit
 from app.rules.routes import router as rules_router
 from app.stations.routes import router as stations_router
+from core import logs
 from core.db import make_engine, make_sessionmaker
 from core.settings import Settings, get_settings
 
@@ -29,6 +30,8 @@ log = logging.getLogger(__name__)
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    if not logging.getLogger().handlers:  # a worker process of `serve --workers N`
+        logs.configure_from(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

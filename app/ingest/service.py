@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -50,6 +51,8 @@ CONTEXT_SQL = text(
     ) AS c
     """
 )
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +209,17 @@ def ingest(
                 backfill=backfill[mine[0]],
             )
         )
+    log.info(
+        "batch stored",
+        extra={
+            "station": station.code,
+            "path": path,
+            "accepted": counts.inserted,
+            "duplicate": counts.duplicate,
+            "revised": counts.revised,
+            "refused": parsed.refused_values,
+        },
+    )
     return IngestResult(
         accepted=counts.inserted,
         duplicate=counts.duplicate,
