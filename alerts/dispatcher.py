@@ -33,7 +33,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
@@ -42,9 +42,10 @@ from types import FrameType
 from typing import Any
 
 import httpx
-from sqlalchemy import select, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
+from alerts import metrics, sms_policy
 from alerts.channels.base import (
     Channel,
     ChannelKind,
@@ -52,14 +53,13 @@ from alerts.channels.base import (
     DeliveryStatus,
     OutboundMessage,
 )
-from alerts.channels.provider import PendingReceipt, Receipt
-from alerts.channels.sms import SmsChannel, SmsSettings
-from alerts.channels.webhook import WebhookChannel
-from alerts.models import OutboxMessage, WebhookEndpoint
+from alerts.channels.configure import build_channels, endpoint_secrets
+from alerts.models import OutboxMessage
 from alerts.outbox import to_outbound
-from core.settings import Environment, Settings, SmsProvider
+from core.settings import Settings, SmsProvider
 
 log = logging.getLogger(__name__)
+__all__ = ["Dispatcher", "build_channels", "dispatcher_for", "endpoint_secrets"]
 
 # Enough of an error to diagnose it in the dead letters without bloating the row.
 _ERROR_CHARS = 1000
@@ -145,32 +145,6 @@ _DEFER = text(f"""
         next_attempt_at = {_NOW} + :delay, last_error = :error
     WHERE {_OURS}
     RETURNING status
-""")
-
-# Rolling windows of accepted texts to one number (ix_outbox_sms_recipient).
-_RECENT_SMS = text(f"""
-    SELECT count(*) FILTER (WHERE delivered_at > {_NOW} - interval '1 minute') AS minute,
-           count(*) AS day,
-           extract(epoch FROM min(delivered_at) FILTER (
-               WHERE delivered_at > {_NOW} - interval '1 minute') - ({_NOW} - interval '1 minute'))
-               AS minute_frees_in,
-           extract(epoch FROM min(delivered_at) - ({_NOW} - interval '1 day')) AS day_frees_in
-    FROM outbox
-    WHERE channel = 'sms' AND status = 'delivered' AND recipient = :recipient
-      AND delivered_at > {_NOW} - interval '1 day'
-""")
-
-_AWAITING_RECEIPT = text(f"""
-    SELECT id, idempotency_key, provider_message_id, recipient, delivered_at FROM outbox
-    WHERE channel = 'sms' AND status = 'delivered' AND receipt_status IS NULL
-      AND delivered_at > {_NOW} - :horizon
-    ORDER BY delivered_at
-    LIMIT :limit
-""")
-
-_RECEIPT = text("""
-    UPDATE outbox SET receipt_status = :status, receipt_at = :at, receipt_error = :error
-    WHERE id = :id AND receipt_status IS NULL
 """)
 
 
@@ -418,8 +392,6 @@ class Dispatcher:
         self, claim: Claim, outcome: DeliveryOutcome, status: str | None, row: Any
     ) -> None:
         """Metrics of one recorded attempt (alerts.metrics)."""
-        from alerts import metrics
-
         metrics.DELIVERY_ATTEMPTS.labels(claim.channel.value, status or "stale").inc()
         if status == "delivered" and row.latency is not None:
             metrics.DELIVERY_LATENCY.labels(claim.channel.value).observe(
@@ -473,60 +445,17 @@ class Dispatcher:
 
     def _rate_wait(self, recipient: str) -> tuple[float, str] | None:
         assert self._sms_limits is not None
-        per_minute, per_day = self._sms_limits
-        with self._sessions() as session:
-            row = session.execute(_RECENT_SMS, {"recipient": recipient, "now": self._now()}).one()
-        if row.day >= per_day:
-            return float(row.day_frees_in or 60) + 1, f"rate limit: {per_day} texts a day"
-        if row.minute >= per_minute:
-            return (
-                float(row.minute_frees_in or 1) + 0.5,
-                f"rate limit: {per_minute} texts a minute",
-            )
-        return None
+        return sms_policy.rate_wait(self._sessions, recipient, self._sms_limits, self._now())
 
     def collect_receipts(self, *, limit: int = 200, horizon_days: float = 3) -> int:
         """Ask the SMS provider for handset receipts of accepted texts; how many were new."""
-        channel = self._channels.get(ChannelKind.SMS)
-        source = getattr(channel, "receipts", None)
-        if source is None:
-            return 0
-        with self._sessions() as session:
-            rows = session.execute(
-                _AWAITING_RECEIPT,
-                {"now": self._now(), "horizon": timedelta(days=horizon_days), "limit": limit},
-            ).all()
-        if not rows:
-            return 0
-        pending = [
-            PendingReceipt(
-                r.id, r.idempotency_key, r.provider_message_id, r.recipient, r.delivered_at
-            )
-            for r in rows
-        ]
-        receipts: list[Receipt] = source(pending)
-        if not receipts:
-            return 0
-        with self._sessions.begin() as session:
-            for receipt in receipts:
-                session.execute(
-                    _RECEIPT,
-                    {
-                        "id": receipt.outbox_id,
-                        "status": receipt.status.value,
-                        "at": receipt.at,
-                        "error": receipt.error,
-                    },
-                )
-        from alerts import metrics
-
-        for receipt in receipts:
-            metrics.SMS_RECEIPTS.labels(receipt.status.value).inc()
-            log.info(
-                "SMS receipt",
-                extra={"outbox_id": receipt.outbox_id, "receipt": receipt.status.value},
-            )
-        return len(receipts)
+        return sms_policy.collect_receipts(
+            self._sessions,
+            self._channels.get(ChannelKind.SMS),
+            self._now(),
+            limit=limit,
+            horizon=timedelta(days=horizon_days),
+        )
 
     def _now(self) -> datetime | None:
         return None if self._clock is None else self._clock()
@@ -555,125 +484,6 @@ def _claim_from_row(row: Any, deadline: float) -> Claim:
         message=message,
         deadline=deadline,
     )
-
-
-# Channels from the settings.
-
-
-def endpoint_secrets(
-    sessions: sessionmaker[Session],
-    *,
-    ttl_s: float = 30.0,
-    miss_refresh_s: float = 1.0,
-    clock: Callable[[], float] = time.monotonic,
-) -> Callable[[str], tuple[str, ...] | None]:
-    """A lookup of the active webhook endpoints' secrets by URL, cached for ttl_s.
-
-    The whole (small) table is read at once. A URL missing from the cached copy forces a
-    re-read (at most every miss_refresh_s): a just-added endpoint must not be turned into
-    a permanent failure by a stale cache. A URL shared by several endpoints gets all their
-    secrets; the receiver accepts any one signature that matches.
-    """
-    lock = threading.Lock()
-    cache: dict[str, tuple[str, ...]] = {}
-    loaded_at: float | None = None
-
-    def load() -> None:
-        nonlocal loaded_at
-        with sessions() as session:
-            rows = session.execute(
-                select(WebhookEndpoint.url, WebhookEndpoint.secret)
-                .where(WebhookEndpoint.active)
-                .order_by(WebhookEndpoint.id)
-            ).all()
-        secrets: dict[str, dict[str, None]] = {}
-        for url, secret in rows:
-            # A dict as an ordered set: one signature per distinct secret.
-            secrets.setdefault(url, {})[secret] = None
-        cache.clear()
-        cache.update({url: tuple(found) for url, found in secrets.items()})
-        loaded_at = clock()
-
-    def secret_for(url: str) -> tuple[str, ...] | None:
-        with lock:
-            age = float("inf") if loaded_at is None else clock() - loaded_at
-            if age >= ttl_s or (url not in cache and age >= miss_refresh_s):
-                load()
-            return cache.get(url)
-
-    return secret_for
-
-
-def build_channels(
-    settings: Settings,
-    client: httpx.Client,
-    secret_for: Callable[[str], str | Sequence[str] | None],
-) -> dict[ChannelKind, Channel]:
-    """The webhook channel always; SMS through the configured provider.
-
-    The generic gateway only with an sms_url (else SMS stays pending); Aliyun and Tencent
-    with their credentials. In production a provider without an approved template for
-    every message kind is refused here, at start-up, rather than failing per message.
-    """
-
-    def required_secret(url: str) -> str | Sequence[str]:
-        secrets = secret_for(url)
-        if not secrets:
-            raise KeyError(url)  # WebhookChannel: permanent, "no webhook secret for …"
-        return secrets
-
-    channels: dict[ChannelKind, Channel] = {
-        ChannelKind.WEBHOOK: WebhookChannel(
-            client, required_secret, timeout=settings.webhook_timeout_s
-        ),
-    }
-    if settings.sms_provider is not SmsProvider.HTTP:
-        sms = provider_channel(settings, client)
-        if sms is not None:
-            channels[ChannelKind.SMS] = sms
-    elif settings.sms_url:
-        channels[ChannelKind.SMS] = SmsChannel(
-            client,
-            SmsSettings(
-                url=settings.sms_url,
-                api_key=settings.sms_api_key.get_secret_value(),
-                sign=settings.sms_sign,
-                timeout=settings.webhook_timeout_s,
-            ),
-        )
-    return channels
-
-
-def provider_channel(settings: Settings, client: httpx.Client) -> Channel | None:
-    from alerts.channels.aliyun import AliyunSmsChannel
-    from alerts.channels.provider import ProviderSettings, missing_templates
-    from alerts.channels.tencent import TencentSmsChannel
-
-    missing = missing_templates(settings.sms_templates)
-    if missing and settings.env is Environment.PRODUCTION:
-        raise ValueError(
-            f"RIVERWATCH_SMS_TEMPLATES has no approved {settings.sms_provider} template for: "
-            + ", ".join(missing)
-        )
-    secret = settings.sms_access_key_secret.get_secret_value()
-    if not settings.sms_access_key_id or not secret:
-        log.warning("SMS provider %s has no credentials: SMS stay pending", settings.sms_provider)
-        return None
-    provider = ProviderSettings(
-        access_key_id=settings.sms_access_key_id,
-        access_key_secret=secret,
-        sign=settings.sms_sign,
-        templates=settings.sms_templates,
-        param_max_chars=settings.sms_param_max_chars,
-        timeout=settings.webhook_timeout_s,
-        lookup_grace_s=settings.sms_lookup_grace_s,
-        endpoint=settings.sms_url,
-        region=settings.sms_region,
-        app_id=settings.sms_app_id,
-    )
-    if settings.sms_provider is SmsProvider.ALIYUN:
-        return AliyunSmsChannel(client, provider)
-    return TencentSmsChannel(client, provider)
 
 
 def send_timeout_for(settings: Settings) -> float:
@@ -730,13 +540,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--concurrency", type=int, default=4, help="sends in flight at once")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every batch")
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s[%(process)d] %(message)s",
-    )
-    # Third-party request logs would drown the batch lines.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    from core import logs
+
     settings = Settings()
+    logs.configure_from(settings)
+    if args.verbose:
+        logging.getLogger().setLevel(logging.DEBUG)
     url = args.database_url or settings.database_url
     if url is None:
         # The embedded server belongs to the `riverwatch` process that started it.
