@@ -18,7 +18,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from alerts import incidents as lifecycle
-from alerts import notifier
+from alerts import metrics, notifier
 from alerts.incidents import Change, Severity, State, Subject
 from alerts.models import AlertRule, EvaluatorState, Incident
 from alerts.rules import Persistence, RuleConfig, Series, Verdict, judge, worst
@@ -150,6 +150,7 @@ def evaluate(
     if not try_lock(session, EVALUATE_LOCK):
         stats.skipped = True
         return stats
+    metrics.EVALUATOR_RUNS.inc()
     state = session.get(EvaluatorState, "readings", with_for_update=True)
     since = state.received_until - LATE_COMMIT_LAG if state else now - LOOKBACK
     # Live readings are never older than the late horizon before their arrival: the
@@ -181,6 +182,7 @@ def evaluate(
 
     if touched:
         newest = max(touched.values())
+        metrics.EVALUATOR_LAG.observe(max((now - newest).total_seconds(), 0.0))
         if state is None:
             session.add(EvaluatorState(name="readings", received_until=newest))
         elif newest > state.received_until:

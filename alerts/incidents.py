@@ -5,6 +5,7 @@ Functions take the session and never commit; each change adds a timeline event.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum, StrEnum
@@ -13,11 +14,13 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from alerts import outbox
+from alerts import metrics, outbox
 from alerts.channels.base import ChannelKind
 from alerts.models import Incident, IncidentEvent
 from alerts.vocabulary import CHASERS, RAISES
 from core.errors import Conflict, NotFound
+
+log = logging.getLogger(__name__)
 
 
 class Severity(IntEnum):
@@ -89,6 +92,17 @@ def raise_or_update(
         session.add(incident)
         session.flush()
         add_event(session, incident, Change.OPENED, at, severity=int(severity), **details)
+        metrics.INCIDENTS_OPENED.labels(str(subject.rule), str(int(severity))).inc()
+        log.info(
+            "incident opened",
+            extra={
+                "incident_id": incident.id,
+                "rule": str(subject.rule),
+                "severity": int(severity),
+                "section_id": subject.section_id,
+                "station_id": subject.station_id,
+            },
+        )
         return incident, Change.OPENED
 
     change = Change.WORSENED if severity > incident.severity else Change.UPDATED
@@ -138,6 +152,7 @@ def acknowledge(session: Session, incident: Incident, *, by: str, at: datetime, 
     cancelled = outbox.cancel_pending(session, incident.id, CHASERS, f"acknowledged by {by}")
     extra = {"cancelled_messages": cancelled} if cancelled else {}
     add_event(session, incident, "acknowledged", at, by=by, via=via, **extra)
+    log.info("incident acknowledged", extra={"incident_id": incident.id, "via": via})
 
 
 def resolve(
@@ -174,3 +189,8 @@ def resolve(
     if force and incident.clear_since is None:
         extra["forced"] = True
     add_event(session, incident, "resolved", at, by=by or "riverwatch", note=note, **extra)
+    metrics.INCIDENTS_RESOLVED.labels(str(incident.rule), str(incident.severity)).inc()
+    log.info(
+        "incident resolved",
+        extra={"incident_id": incident.id, "rule": str(incident.rule), "note": note},
+    )

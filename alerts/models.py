@@ -42,6 +42,7 @@ class OutboxStatus(StrEnum):
 
 OUTBOX_STATES = tuple(s.value for s in OutboxStatus)
 CHANNELS = ("sms", "webhook")
+RECEIPT_STATES = ("delivered", "failed")
 
 
 class Contact(Base):
@@ -199,10 +200,25 @@ class OutboxMessage(Base):
     __table_args__ = (
         CheckConstraint(f"status IN {OUTBOX_STATES}", name="status"),
         CheckConstraint(f"channel IN {CHANNELS}", name="channel"),
+        CheckConstraint(f"receipt_status IN {RECEIPT_STATES}", name="receipt_status"),
         Index(
             "ix_outbox_due",
             "next_attempt_at",
             postgresql_where=sql_text("status = 'pending'"),
+        ),
+        # Per-number SMS rate limits count recent sends.
+        Index(
+            "ix_outbox_sms_recipient",
+            "recipient",
+            "delivered_at",
+            postgresql_where=sql_text("channel = 'sms' AND status = 'delivered'"),
+        ),
+        Index(
+            "ix_outbox_awaiting_receipt",
+            "delivered_at",
+            postgresql_where=sql_text(
+                "channel = 'sms' AND status = 'delivered' AND receipt_status IS NULL"
+            ),
         ),
     )
 
@@ -230,6 +246,13 @@ class OutboxMessage(Base):
     http_status: Mapped[int | None] = mapped_column(SmallInteger)
     provider_message_id: Mapped[str | None] = mapped_column(Text)
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # An attempt's answer was lost (the provider may have accepted it) since then; the
+    # next attempt looks the message up before sending (alerts.channels.provider).
+    unconfirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The handset receipt of an accepted SMS, from the provider's status pull.
+    receipt_status: Mapped[str | None] = mapped_column(String(16))
+    receipt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    receipt_error: Mapped[str | None] = mapped_column(Text)
 
 
 class MuteWindow(Base):

@@ -63,11 +63,16 @@ def options(
         typer.Option("--version", callback=_version, is_eager=True, help="print the version"),
     ] = False,
 ) -> None:
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        force=True,
-    )
+    from pydantic import ValidationError
+
+    from core import logs
+    from core.settings import get_settings
+
+    level = "INFO" if verbose else "WARNING"
+    try:
+        logs.configure_from(get_settings(), level=level)
+    except ValidationError:  # settings refused: the command says why, in plain text
+        logs.configure(json_lines=False, level=level)
 
 
 @cli.command()
@@ -99,8 +104,8 @@ def serve(
     from core.db import make_engine
 
     current = settings()
-    # serve logs what it does (requests, jobs), whatever --verbose says.
-    logging.getLogger().setLevel(logging.INFO)
+    # serve logs what it does (requests, jobs) at its configured level, not the CLI's.
+    logging.getLogger().setLevel(current.log_level.upper())
     if demo and workers > 1:
         raise typer.BadParameter("--demo runs in one process; leave out --workers")
     with database(current, create=True) as ready, contextlib.ExitStack() as demo_stack:
@@ -133,6 +138,12 @@ def serve(
         if feed is None and workers > 1:
             # Worker processes build their app from the environment: hand them the database.
             os.environ["RIVERWATCH_DATABASE_URL"] = url
+            # Each worker keeps its metrics in files there; a scrape of any sums them all.
+            if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+                import tempfile
+
+                metrics_dir = tempfile.mkdtemp(prefix="riverwatch-metrics-")
+                os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
             uvicorn.run(
                 "app.main:create_app",
                 factory=True,
@@ -140,9 +151,10 @@ def serve(
                 port=port,
                 workers=workers,
                 log_level="info",
+                log_config=None,  # core.logs: one redacting handler
             )
         elif feed is None:
-            uvicorn.run(app, host=host, port=port, log_level="info")
+            uvicorn.run(app, host=host, port=port, log_level="info", log_config=None)
         else:
             from app.demo import serve_demo
 

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
-from app import health
+from app import health, metrics
 from app.catalogue.routes import router as catalogue_router
 from app.contacts.routes import router as contacts_router
 from app.dashboard.routes import router as dashboard_router
@@ -22,6 +22,7 @@ from app.middleware import RequestContext, RequestGuard
 from app.openapi import document_errors
 from app.rules.routes import router as rules_router
 from app.stations.routes import router as stations_router
+from core import logs
 from core.db import make_engine, make_sessionmaker
 from core.settings import Settings, get_settings
 
@@ -31,6 +32,8 @@ log = logging.getLogger(__name__)
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    if not logging.getLogger().handlers:  # a worker process of `serve --workers N`
+        logs.configure_from(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -88,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(rules_router, dependencies=[AdminDep])
     app.include_router(api)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(ack_router)
     document_errors(app, body_models=[BatchIn])
     return app

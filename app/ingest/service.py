@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -12,6 +13,7 @@ import numpy.typing as npt
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from alerts import metrics
 from app.ingest import store
 from app.ingest.validate import Parsed, Refusal
 from core import catalogue
@@ -52,6 +54,8 @@ CONTEXT_SQL = text(
     ) AS c
     """
 )
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,9 +171,14 @@ def ingest(
     *,
     now: datetime | None = None,
     late_horizon: timedelta = timedelta(hours=24),
+    path: str = "http",
 ) -> IngestResult:
-    """Store a parsed batch for `station`. Flushes through the session; never commits."""
+    """Store a parsed batch for `station`. Flushes through the session; never commits.
+
+    path labels the metrics: how the batch came (http, import, hj212).
+    """
     now = now or datetime.now(UTC)
+    _count_refusals(parsed, path)
     cols = parsed.columns.arrays()
     n = len(cols["value"])
     if n == 0:
@@ -182,6 +191,7 @@ def ingest(
     cols["backfill"] = cols["time_us"] < horizon_us
     cols["data_flag"] = np.char.encode(cols["data_flag"], "ascii")
     counts = store.merge(session, cols)
+    _count_stored(counts, cols["qc_flag"], path)
 
     good = cols["qc_flag"] == QCFlag.GOOD
     times, evaluation, targets = evaluate_times(session, station, cols, good)
@@ -205,6 +215,17 @@ def ingest(
                 backfill=backfill[mine[0]],
             )
         )
+    log.info(
+        "batch stored",
+        extra={
+            "station": station.code,
+            "path": path,
+            "accepted": counts.inserted,
+            "duplicate": counts.duplicate,
+            "revised": counts.revised,
+            "refused": parsed.refused_values,
+        },
+    )
     return IngestResult(
         accepted=counts.inserted,
         duplicate=counts.duplicate,
@@ -214,3 +235,26 @@ def ingest(
         times=results,
         may_alert=bool((counts.inserted or counts.revised) and (good & ~cols["backfill"]).any()),
     )
+
+
+def _count_refusals(parsed: Parsed, path: str) -> None:
+    if parsed.refused_values:
+        metrics.READINGS.labels("refused", path).inc(parsed.refused_values)
+    # The field's first segment (values, time, flags, below_detection) as the reason:
+    # a bounded set of labels, whatever the client sent.
+    for refusal in parsed.refused:
+        reason = refusal.field.split(".", 1)[0]
+        metrics.READINGS_REFUSED.labels(reason, path).inc()
+
+
+def _count_stored(counts: Any, qc_flag: npt.NDArray[Any], path: str) -> None:
+    for outcome, n in (
+        ("accepted", counts.inserted),
+        ("duplicate", counts.duplicate),
+        ("revised", counts.revised),
+    ):
+        if n:
+            metrics.READINGS.labels(outcome, path).inc(n)
+    flags, tally = np.unique(qc_flag, return_counts=True)
+    for flag, n in zip(flags.tolist(), tally.tolist(), strict=True):
+        metrics.QC_FLAGS.labels(QCFlag(flag).name.lower()).inc(n)

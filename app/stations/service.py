@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 from collections.abc import Sequence
 
@@ -15,6 +16,8 @@ from core.models import Section, Station
 from sensors.qc_thresholds import resolve_thresholds
 
 KEY_PREFIX = "rw_"
+
+log = logging.getLogger(__name__)
 
 
 def new_api_key() -> str:
@@ -89,6 +92,9 @@ def authenticate(session: Session, key: str) -> Station:
         select(Station).where(Station.api_key_hash == hash_api_key(key), Station.active)
     ).one_or_none()
     if station is None:
+        # The key's hash prefix lets an operator match repeated refusals of one key
+        # without the key itself ever reaching the log.
+        log.warning("station key refused", extra={"key_hash": hash_api_key(key)[:12]})
         raise Unauthorized("unknown or inactive station key")
     return station
 
