@@ -21,7 +21,7 @@ from sensors.local_time import SHANGHAI
 from sensors.parameters import BY_ID, Direction
 from sensors.qc import QCFlag, QCThresholds, Readings, qc_with_context, required_context_seconds
 from sensors.qc import resolve_thresholds as qc_thresholds
-from sensors.readings import pivot
+from sensors.readings import Kind, pivot
 
 # A batch's QC context: the stored readings of its series around it. Before and after
 # the batch's span at most CONTEXT_ROWS per series, read backwards and forwards along the
@@ -34,16 +34,16 @@ CONTEXT_SQL = text(
     FROM unnest(CAST(:parameters AS smallint[])) AS p(id)
     CROSS JOIN LATERAL (
         (SELECT parameter_id, time, value, data_flag FROM readings
-         WHERE station_id = :station AND parameter_id = p.id
+         WHERE station_id = :station AND parameter_id = p.id AND kind = :kind
            AND time >= :since AND time < :first
          ORDER BY time DESC LIMIT :rows)
         UNION ALL
         (SELECT parameter_id, time, value, data_flag FROM readings
-         WHERE station_id = :station AND parameter_id = p.id
+         WHERE station_id = :station AND parameter_id = p.id AND kind = :kind
            AND time >= :first AND time <= :last)
         UNION ALL
         (SELECT parameter_id, time, value, data_flag FROM readings
-         WHERE station_id = :station AND parameter_id = p.id
+         WHERE station_id = :station AND parameter_id = p.id AND kind = :kind
            AND time > :last AND time <= :until
          ORDER BY time LIMIT :rows)
     ) AS c
@@ -102,6 +102,7 @@ def run_qc(
             "last": EPOCH + timedelta(seconds=int(seconds.max())),
             "until": EPOCH + timedelta(seconds=int(seconds.max()) + reach),
             "rows": CONTEXT_ROWS,
+            "kind": int(cols["kind"][0]),
         },
     ).all()
     context = None
@@ -161,8 +162,12 @@ def ingest(
     *,
     now: datetime | None = None,
     late_horizon: timedelta = timedelta(hours=24),
+    kind: Kind = Kind.INSTANT,
 ) -> IngestResult:
-    """Store a parsed batch for `station`. Flushes through the session; never commits."""
+    """Store a parsed batch for `station`. Flushes through the session; never commits.
+
+    `kind` says what the values are (instant readings, or HJ 212 period means): QC
+    judges them among stored values of the same kind, and they are stored under it."""
     now = now or datetime.now(UTC)
     cols = parsed.columns.arrays()
     n = len(cols["value"])
@@ -170,6 +175,7 @@ def ingest(
         return IngestResult(0, 0, 0, parsed.refused_values, parsed.refused, [])
 
     cols["station_id"] = np.full(n, station.id, dtype=np.int32)
+    cols["kind"] = np.full(n, int(kind), dtype=np.int16)
     cols["qc_flag"] = run_qc(session, station, cols).astype(np.int16)
     cols["water_class"] = classify_values(cols, station.section.waterbody).astype(np.int16)
     horizon_us = (now - late_horizon - EPOCH) // timedelta(microseconds=1)
