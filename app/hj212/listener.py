@@ -151,12 +151,11 @@ class Listener:
         for sid in gone:
             del self.by_station[sid]
         if gone:
-            await asyncio.to_thread(self._write_links, gone, False, conn.peer)
+            await asyncio.to_thread(self._write_disconnected, gone)
 
-    def _write_links(self, station_ids: list[int], connected: bool, peer: str) -> None:
+    def _write_disconnected(self, station_ids: list[int]) -> None:
         with self.sessions() as session, session.begin():
-            for sid in station_ids:
-                db.update_link(session, sid, db.LinkDelta(), connected=connected, peer=peer)
+            db.disconnect_links(session, station_ids)
 
     async def _refused_frame(self, conn: Connection, exc: Hj212Error) -> None:
         # Not trusted enough to say whose it is: counted on the connection's stations.

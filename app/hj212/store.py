@@ -102,6 +102,16 @@ def update_link(
     )
 
 
+def disconnect_links(session: Session, station_ids: list[int]) -> None:
+    session.execute(
+        text(
+            "UPDATE hj212_links SET connected = false, disconnected_at = now() "
+            "WHERE station_id = ANY(:ids)"
+        ),
+        {"ids": station_ids},
+    )
+
+
 def record_refusals(
     session: Session, station_id: int, packet: Packet, refusals: Iterable[tuple[str, str]]
 ) -> int:

@@ -77,9 +77,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
     )
-    op.create_index(
-        op.f("ix_hj212_refusals_station_id"), "hj212_refusals", ["station_id", "at"]
-    )
+    op.create_index(op.f("ix_hj212_refusals_station_id"), "hj212_refusals", ["station_id", "at"])
     op.create_table(
         "hj212_parts",
         sa.Column("station_id", sa.Integer(), nullable=False),
