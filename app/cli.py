@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from alerts import rule_settings
 from app import migrate
 from app.contacts.cli import contacts_cli, mute_cli
+from app.hj212.cli import hj212_cli, register_station_commands
 from app.ingest.importer import import_file
 from app.stations import service as stations
 from core import catalogue
@@ -41,6 +42,8 @@ cli.add_typer(station_cli, name="station")
 cli.add_typer(contacts_cli, name="contact")
 cli.add_typer(mute_cli, name="mute")
 cli.add_typer(rule_cli, name="rule")
+cli.add_typer(hj212_cli, name="hj212")
+register_station_commands(station_cli)
 
 
 @contextlib.contextmanager
@@ -288,6 +291,9 @@ def station_add(
     name: Annotated[str, typer.Option(help="display name")],
     mn: Annotated[str | None, typer.Option(help="HJ 212 MN of its data logger")] = None,
     interval: Annotated[int, typer.Option(help="expected reporting interval, seconds")] = 3600,
+    hj212_password: Annotated[
+        str | None, typer.Option(help="the PW its HJ 212 logger sends (stored hashed)")
+    ] = None,
 ) -> None:
     """Register a station and print its API key (shown only this once)."""
     with engine_for(get_settings()) as engine, Session(engine) as session, session.begin():
@@ -298,6 +304,7 @@ def station_add(
             name=name,
             mn=mn,
             reporting_interval_s=interval,
+            hj212_password=hj212_password,
         )
         typer.echo(f"station {station.code} added for section {section}")
     typer.echo(f"API key (store it now; it is not shown again): {key}")

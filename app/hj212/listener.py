@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -319,3 +320,18 @@ def _peer(writer: asyncio.StreamWriter) -> str:
     if isinstance(info, tuple) and len(info) >= 2:
         return f"{info[0]}:{info[1]}"
     return str(info)
+
+
+async def start_for_app(app: Any, settings: Settings) -> Listener:
+    """The listener inside `serve`'s event loop, waking the app's evaluator. Each worker
+    process binds the port with SO_REUSEPORT, so `--workers N` share the loggers."""
+
+    def wake() -> None:
+        jobs = getattr(app.state, "jobs", None)
+        if jobs is not None:
+            jobs.evaluate.wake()
+
+    listener = Listener(settings, app.state.sessionmaker, wake=wake)
+    assert settings.hj212_port is not None
+    await listener.start(settings.hj212_host or settings.host, settings.hj212_port, reuse_port=True)
+    return listener

@@ -35,6 +35,11 @@ def link(running: Running, station: Station) -> Hj212Link | None:
         return session.get(Hj212Link, station.id)
 
 
+def drain(logger: Logger, n: int) -> None:
+    for _ in range(n):
+        logger.receive(timeout=3)
+
+
 def refusals(running: Running, station: Station) -> dict[str, int]:
     state = link(running, station)
     return {} if state is None else state.refusals
@@ -135,13 +140,10 @@ def test_wrong_pw_and_unknown_mn_are_refused_logged_and_not_stored(
     for _ in range(5):
         wrong.send(wrong.upload(recent(), {"nh3n": 3.0}))
     with pytest.raises((ConnectionError, TimeoutError)):
-        for _ in range(6):
-            wrong.receive(timeout=3)
+        drain(wrong, 6)
 
 
-def test_split_packets_are_stored_when_all_parts_are_in(
-    running: Running, station: Station
-) -> None:
+def test_split_packets_are_stored_when_all_parts_are_in(running: Running, station: Station) -> None:
     at = recent().replace(minute=0, second=0)
     mn, when = station.mn, at.astimezone(BEIJING).strftime("%Y%m%d%H%M%S")
 
@@ -246,7 +248,9 @@ def test_heartbeat_of_2025_is_answered(running: Running, station: Station) -> No
     assert (reply.cn, reply.qn, reply.version) == ("9014", "20260102030405678", "2025")
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(noise=st.binary(max_size=600))
 def test_fuzz_the_listener_survives_any_bytes(
     running: Running, station: Station, noise: bytes
@@ -259,3 +263,38 @@ def test_fuzz_the_listener_survives_any_bytes(
     probe.send(probe.upload(recent(), {"ph": 7.0}, qn=datetime.now(BEIJING)))
     assert probe.receive().cn == "9014"
     probe.close()
+
+
+def test_commands_go_to_the_connected_logger_and_answers_are_recorded(
+    running: Running, station: Station
+) -> None:
+    from app.hj212 import commands
+    from core.models import Hj212Command
+
+    logger = Logger(running.port, station.mn or "")
+    logger.send(logger.upload(recent(), {"ph": 7.2}))
+    assert logger.receive().cn == "9014"
+    with running.sessions() as session, session.begin():
+        out = commands.queue(session, station.id, "3012", "PolId=w21003", claimed=False)
+    request = logger.receive()
+    assert (request.cn, request.qn, request.pw, request.flag) == ("3012", out.qn, PW, 5)
+    assert request.fields == {"PolId": "w21003"}
+    from sensors.hj212.packet import execution_reply, request_reply
+
+    logger.send(request_reply(request, 1))
+
+    def state() -> tuple[str, int | None, int | None]:
+        with running.sessions() as session:
+            row = session.scalars(select(Hj212Command).where(Hj212Command.qn == out.qn)).one()
+            return row.state, row.qn_rtn, row.exe_rtn
+
+    assert eventually(lambda: state() == ("accepted", 1, None))
+    logger.send(execution_reply(request, 1))
+    assert eventually(lambda: state() == ("done", 1, 1))
+    # A time calibration request (1013) is answered (9013) and the time set (1012).
+    when = recent().astimezone(BEIJING).strftime("%Y%m%d%H%M%S")
+    logger.send(frame(f"QN={when}001;ST=21;CN=1013;PW={PW};MN={station.mn};Flag=5;CP=&&&&"))
+    assert logger.receive().cn == "9013"
+    set_time = logger.receive()
+    assert set_time.cn == "1012"
+    assert set(set_time.fields) == {"SystemTime"}
