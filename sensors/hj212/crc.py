@@ -15,9 +15,8 @@ def _table() -> tuple[int, ...]:
     return tuple(out)
 
 
-# The standard's loop is crc = (crc >> 8) ^ b, then eight shift/xor steps: the eight steps
-# depend only on the low byte, so they are one table look-up on it, and the high byte
-# (after shifting) carries through.
+# The standard's loop is crc = (crc >> 8) ^ b, then eight shift/xor steps. After the
+# first statement the register is below 256, so the eight steps are one look-up of it.
 _TABLE = _table()
 
 
@@ -25,6 +24,5 @@ def crc16(data: bytes) -> int:
     crc = 0xFFFF
     table = _TABLE
     for b in data:
-        crc = (crc >> 8) ^ b
-        crc = (crc >> 8) ^ table[crc & 0xFF]
+        crc = table[(crc >> 8) ^ b]
     return crc

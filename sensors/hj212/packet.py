@@ -40,7 +40,6 @@ NUMERIC_SUFFIXES = frozenset(
      "DayData", "NightData", "RS", "RT"}
 )  # fmt: skip
 TIME_SUFFIXES = frozenset({"SampleTime", "CompleteTime"})
-_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 _DIGITS = re.compile(r"\d+")
 _CODE = re.compile(r"[A-Za-z0-9]{1,24}")
 _HEX4 = re.compile(rb"[0-9A-Fa-f]{4}")
@@ -105,10 +104,23 @@ def format_time(at: datetime, millis: bool = False) -> str:
     return out + f"{local.microsecond // 1000:03d}" if millis else out
 
 
-def _number(raw: str, where: str) -> float:
-    if not _NUMBER.fullmatch(raw):
-        raise ItemError(where, f"not a number: {raw!r}")
-    return float(raw)
+_NUMBER_CHARS = frozenset("0123456789+-.eE")
+_INFINITIES = (float("inf"), float("-inf"))
+# Item codes already seen well-formed: most packets repeat the same few.
+_GOOD_CODES: set[str] = set()
+
+
+def _number(raw: str, name: str) -> float:
+    # float() alone would take "nan", "inf", "1_000" and spaces: only plain decimals pass.
+    try:
+        if raw and _NUMBER_CHARS.issuperset(raw):
+            value = float(raw)
+            if value not in _INFINITIES:
+                return value
+            raise ItemError(f"CP.{name}", f"out of range: {raw!r}")
+    except ValueError:
+        pass
+    raise ItemError(f"CP.{name}", f"not a number: {raw!r}")
 
 
 def split_frame(raw: bytes) -> tuple[bytes, list[str]]:
@@ -246,41 +258,52 @@ def parse_segment(text: str) -> Packet:
 
 def parse_cp(packet: Packet) -> None:
     """CP's items into packet.fields / packet.items; a bad item is recorded, not fatal."""
-    for group in packet.cp.split(";"):
-        for part in group.split(","):
+    fields, items, errors = packet.fields, packet.items, packet.item_errors
+    # `;` separates items and `,` sub-items; every part is NAME=VALUE on its own.
+    for part in packet.cp.replace(",", ";").split(";"):
+        if not part:
+            continue
+        if part[0] == " " or part[-1] == " ":
             part = part.strip()
             if not part:
                 continue
-            name, eq, value = part.partition("=")
-            where = f"CP.{name}"
-            if not eq:
-                packet.item_errors.append(ItemError(f"CP.{part[:24]}", "expected NAME=VALUE"))
+        name, eq, value = part.partition("=")
+        if not eq:
+            errors.append(ItemError(f"CP.{part[:24]}", "expected NAME=VALUE"))
+            continue
+        code, dash, suffix = name.partition("-")
+        if not dash:
+            if name in fields:
+                errors.append(ItemError(f"CP.{name}", "given twice"))
+            fields[name] = value
+            continue
+        if code not in _GOOD_CODES:
+            if not suffix or not _CODE.fullmatch(code):
+                errors.append(ItemError(f"CP.{name}", "malformed item name"))
                 continue
-            code, dash, suffix = name.partition("-")
-            if not dash:
-                if name in packet.fields:
-                    packet.item_errors.append(ItemError(where, "given twice"))
-                packet.fields[name] = value
-                continue
-            if not _CODE.fullmatch(code) or not suffix:
-                packet.item_errors.append(ItemError(where, "malformed item name"))
-                continue
-            try:
-                parsed: float | str
-                if suffix in NUMERIC_SUFFIXES:
-                    parsed = _number(value, where)
-                elif suffix in TIME_SUFFIXES:
-                    parsed = parse_time(value, where).isoformat()
-                else:
-                    parsed = value
-            except ItemError as exc:
-                packet.item_errors.append(exc)
-                continue
-            slot = packet.items.setdefault(code, {})
-            if suffix in slot:
-                packet.item_errors.append(ItemError(where, "given twice"))
-                continue
-            slot[suffix] = parsed
+            if len(_GOOD_CODES) < 4096:
+                _GOOD_CODES.add(code)
+        elif not suffix:
+            errors.append(ItemError(f"CP.{name}", "malformed item name"))
+            continue
+        try:
+            parsed: float | str
+            if suffix in NUMERIC_SUFFIXES:
+                parsed = _number(value, name)
+            elif suffix in TIME_SUFFIXES:
+                parsed = parse_time(value, f"CP.{name}").isoformat()
+            else:
+                parsed = value
+        except ItemError as exc:
+            errors.append(exc)
+            continue
+        slot = items.get(code)
+        if slot is None:
+            slot = items[code] = {}
+        elif suffix in slot:
+            errors.append(ItemError(f"CP.{name}", "given twice"))
+            continue
+        slot[suffix] = parsed
     raw_time = packet.fields.get("DataTime")
     if raw_time is not None:
         try:
