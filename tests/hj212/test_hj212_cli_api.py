@@ -127,3 +127,29 @@ def test_api_shows_link_state_and_queues_commands(client: httpx.Client, seeded: 
     assert [c["cn"] for c in listed] == ["1012"]
     assert any(x["station"] == "HJ-API" for x in client.get("/api/v1/hj212/links").json())
     assert client.get("/api/v1/stations/NOPE/hj212").status_code == 404
+
+
+def test_series_never_mix_hourly_means_with_instant_readings(
+    client: httpx.Client, seeded: Session
+) -> None:
+    from app.ingest import service
+    from app.ingest.validate import parse_items
+    from sensors.readings import Kind
+
+    station, _ = stations.add_station(seeded, code="HJ-KIND", section_code="S07", name="kind")
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    at = (now - timedelta(hours=2)).isoformat()
+    for kind, value in ((Kind.INSTANT, 0.8), (Kind.HOUR, 0.6)):
+        parsed = parse_items([{"time": at, "values": {"nh3n": value}}], now=now)
+        result = service.ingest(seeded, station, parsed, now=now, kind=kind)
+        assert result.accepted == 1  # the same time, another kind: no collision
+    seeded.commit()
+    window = {"parameter": "nh3n", "start": (now - timedelta(days=1)).isoformat(),
+              "end": now.isoformat()}  # fmt: skip
+    url = "/api/v1/stations/HJ-KIND/readings"
+    instant = client.get(url, params=window).json()
+    assert (instant["kind"], [p["value"] for p in instant["points"]]) == ("instant", [0.8])
+    hourly = client.get(url, params={**window, "kind": "hour"}).json()
+    assert (hourly["kind"], [p["value"] for p in hourly["points"]]) == ("hour", [0.6])
+    means = client.get(url, params={**window, "kind": "hour", "bucket": "day"}).json()
+    assert [p["count"] for p in means["points"]] == [1]
