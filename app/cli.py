@@ -116,12 +116,17 @@ def serve(
 
             local = demo_stack.enter_context(receivers())
             ready = with_receivers(ready, local)
+            if ready.hj212_port is None:  # the demo shows both paths: HTTP and HJ 212
+                from app.hj212.demo import free_port
+
+                ready = ready.model_copy(update={"hj212_port": free_port()})
             with Session(engine) as session, session.begin():
                 catalogue.seed_plan(session)
-                feed = prepare_demo(session)
+                feed = prepare_demo(session, hj212=True)
                 ensure_demo_contacts(session, local)
             typer.echo(
-                f"demo: simulated gateway feeding 18 stations; alerts go to the local SMS "
+                f"demo: simulated gateway feeding 18 stations ({len(feed.hj212)} over HJ 212 "
+                f"to port {ready.hj212_port}, the rest over HTTP); alerts go to the local SMS "
                 f"stand-in and webhook receiver: {local.url}/messages, {local.url}/webhooks",
                 err=True,
             )
@@ -147,7 +152,7 @@ def serve(
         else:
             from app.demo import serve_demo
 
-            serve_demo(app, host=host, port=port, feed=feed)
+            serve_demo(app, host=host, port=port, feed=feed, hj212_port=ready.hj212_port)
 
 
 @db_cli.command("upgrade")

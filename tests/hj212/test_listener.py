@@ -298,3 +298,16 @@ def test_commands_go_to_the_connected_logger_and_answers_are_recorded(
     set_time = logger.receive()
     assert set_time.cn == "1012"
     assert set(set_time.fields) == {"SystemTime"}
+
+
+def test_the_demo_logger_uploads_over_hj212(running: Running, station: Station) -> None:
+    from app.hj212.demo import DemoLogger, LoggerClient, demo_mn
+
+    assert len(demo_mn("SIM-S01")) == 24
+    client = LoggerClient(("127.0.0.1", running.port), DemoLogger(station.mn or "", PW))
+    assert client.upload(recent(), {"nh3n": 0.4, "do": 6.0}, {"do": "C"})
+    assert sorted(r.data_flag for r in readings(running, station)) == ["C", "N"]
+    wrong = LoggerClient(("127.0.0.1", running.port), DemoLogger(station.mn or "", "nope"))
+    assert not wrong.upload(recent(), {"nh3n": 0.4}, {})
+    client.close()
+    wrong.close()
