@@ -193,12 +193,13 @@ def parse_segment(text: str) -> Packet:
         raise FieldError("CP", "CP must end with &&")
     cp = rest[:-2]
     fields: dict[str, str] = {}
-    for part in head.split(";"):
+    for number, part in enumerate(head.split(";"), start=1):
         if not part.strip():
             continue
         name, eq, value = part.partition("=")
         if not eq:
-            raise FieldError(part[:16], "a field must be NAME=VALUE")
+            # Said by position, not content: the part may be a mangled PW.
+            raise FieldError(f"field {number}", "a field must be NAME=VALUE")
         if name.strip() in fields:
             raise FieldError(name.strip(), "given twice")
         fields[name.strip()] = value.strip()

@@ -262,3 +262,10 @@ def test_fuzz_stream_keeps_every_intact_frame(
         mutated[cut % len(stream)] ^= 0x5A
         for item in Framer().feed(bytes(mutated)):
             assert isinstance(item, FrameError) or _outcome(item)
+
+
+def test_a_mangled_pw_is_not_repeated_in_the_error() -> None:
+    with pytest.raises(FieldError) as caught:
+        parse_segment("QN=20260101000000000;ST=21;CN=2011;PW654321;MN=M;Flag=4;CP=&&&&")
+    assert caught.value.where == "field 4"
+    assert "654321" not in str(caught.value)
