@@ -132,8 +132,12 @@ def send(
             )
         except KeyError as exc:
             raise typer.BadParameter(f"unknown parameter or kind: {exc}") from None
-    for line in play(host, port, packets, wait=wait):
-        typer.echo(json.dumps(line, ensure_ascii=False))
+    try:
+        for line in play(host, port, packets, wait=wait):
+            typer.echo(json.dumps(line, ensure_ascii=False))
+    except OSError as exc:
+        typer.echo(f"error: {host}:{port}: {exc.strerror or exc}", err=True)
+        raise typer.Exit(1) from None
 
 
 @hj212_cli.command("links")

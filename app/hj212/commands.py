@@ -27,7 +27,8 @@ COMMANDS: dict[str, str] = {
     "3013": "start cleaning/back-blowing (PolId)",
     "3014": "comparison sampling (PolId)",
 }
-ANSWER_TTL = timedelta(minutes=10)
+ANSWER_TTL = timedelta(minutes=10)  # sent and never answered
+QUEUE_TTL = timedelta(hours=24)  # a logger that connects hourly still gets its command
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,9 +113,12 @@ def record_answer(session: Session, station_id: int, packet: Packet) -> bool:
 
 
 def expire(session: Session) -> None:
-    cutoff = datetime.now(UTC) - ANSWER_TTL
+    now = datetime.now(UTC)
     session.execute(
         update(Hj212Command)
-        .where(Hj212Command.state.in_(("queued", "sent")), Hj212Command.created_at < cutoff)
+        .where(
+            ((Hj212Command.state == "queued") & (Hj212Command.created_at < now - QUEUE_TTL))
+            | ((Hj212Command.state == "sent") & (Hj212Command.sent_at < now - ANSWER_TTL))
+        )
         .values(state="expired")
     )

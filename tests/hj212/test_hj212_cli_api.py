@@ -103,6 +103,10 @@ def test_serve_listens_for_loggers_end_to_end(cli_env: dict[str, str]) -> None:
         assert "QnRtn=3" not in wrong.stdout  # values of 9011 are CP fields, not items
         link = httpx.get(f"{base}/api/v1/stations/HJ-E2E/hj212").json()
         assert link["refusals"] == {"wrong PW": 1}
+        changed = run(env, "station", "hj212-password", "HJ-E2E", "--hj212-password", "000000")
+        assert changed.returncode == 0, changed.stderr
+        again = run(env, "hj212", "send", "--mn", mn, "--pw", "000000", "--values", "ph=7")
+        assert [json.loads(line)["cn"] for line in again.stdout.splitlines()] == ["9014"]
     finally:
         proc.terminate()
         proc.wait(30)
