@@ -30,6 +30,7 @@ from app.cli_db import (
     upgrade_database,
 )
 from app.contacts.cli import contacts_cli, mute_cli
+from app.hj212.cli import hj212_cli, register_station_commands
 
 MAX_ERRORS_SHOWN = 200
 VERSION = "0.1.0"
@@ -45,6 +46,8 @@ cli.add_typer(station_cli, name="station")
 cli.add_typer(contacts_cli, name="contact")
 cli.add_typer(mute_cli, name="mute")
 cli.add_typer(rule_cli, name="rule")
+cli.add_typer(hj212_cli, name="hj212")
+register_station_commands(station_cli)
 
 
 def _version(value: bool) -> None:
@@ -120,12 +123,17 @@ def serve(
 
             local = demo_stack.enter_context(receivers())
             ready = with_receivers(ready, local)
+            if ready.hj212_port is None:  # the demo shows both paths: HTTP and HJ 212
+                from app.hj212.demo import free_port
+
+                ready = ready.model_copy(update={"hj212_port": free_port()})
             with Session(engine) as session, session.begin():
                 catalogue.seed_plan(session)
-                feed = prepare_demo(session)
+                feed = prepare_demo(session, hj212=True)
                 ensure_demo_contacts(session, local)
             typer.echo(
-                f"demo: simulated gateway feeding 18 stations; alerts go to the local SMS "
+                f"demo: simulated gateway feeding 18 stations ({len(feed.hj212)} over HJ 212 "
+                f"to port {ready.hj212_port}, the rest over HTTP); alerts go to the local SMS "
                 f"stand-in and webhook receiver: {local.url}/messages, {local.url}/webhooks",
                 err=True,
             )
@@ -158,7 +166,7 @@ def serve(
         else:
             from app.demo import serve_demo
 
-            serve_demo(app, host=host, port=port, feed=feed)
+            serve_demo(app, host=host, port=port, feed=feed, hj212_port=ready.hj212_port)
 
 
 @db_cli.command("upgrade")
@@ -344,6 +352,9 @@ def station_add(
     name: Annotated[str, typer.Option(help="display name")],
     mn: Annotated[str | None, typer.Option(help="HJ 212 MN of its data logger")] = None,
     interval: Annotated[int, typer.Option(help="expected reporting interval, seconds")] = 3600,
+    hj212_password: Annotated[
+        str | None, typer.Option(help="the PW its HJ 212 logger sends (stored hashed)")
+    ] = None,
 ) -> None:
     """Register a station and print its API key (shown only this once)."""
     from app.stations import service as stations
@@ -356,6 +367,7 @@ def station_add(
             name=name,
             mn=mn,
             reporting_interval_s=interval,
+            hj212_password=hj212_password,
         )
         typer.echo(f"station {station.code} added for section {section}")
     typer.echo(f"API key (store it now; it is not shown again): {key}")

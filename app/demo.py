@@ -13,7 +13,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, NamedTuple
 
@@ -23,6 +23,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.hj212.demo import DemoLogger, LoggerClient, enable_hj212
 from app.stations import service as stations_service
 from core.errors import Conflict
 from core.models import Section, Station
@@ -167,6 +168,7 @@ class Gateway:
         ready: Callable[[], bool] | None = None,
         startup_grace_s: float = 30.0,
         timeout_s: float = 10.0,
+        hj212: Mapping[str, LoggerClient] | None = None,
     ) -> None:
         if interval_s < 1:
             # Times are posted to the second: two rounds in one second would collide.
@@ -178,6 +180,7 @@ class Gateway:
         self._stations = dict(stations)
         self._simulator = simulator
         self._ready = ready
+        self._hj212 = dict(hj212 or {})  # section → its logger over HJ 212 (the rest: HTTP)
         self._client = httpx.Client(base_url=base_url, timeout=timeout_s, trust_env=False)
         self._stopping = threading.Event()
         # Composed, not inherited: Thread's own private names (_stop, _started) are taken.
@@ -223,6 +226,8 @@ class Gateway:
                 self._stopping.wait(max(0.0, next_round - time.monotonic()))
         finally:
             self.close()
+            for client in self._hj212.values():
+                client.close()
 
     def post_round(self, now: datetime | None = None) -> RoundResult:
         """Sample every section at `now` (default: the current second) and post them."""
@@ -243,6 +248,11 @@ class Gateway:
             if section in sample.flags:
                 reading["flags"] = dict(sample.flags[section])
             posted += 1
+            if section in self._hj212:
+                stored = self._hj212[section].upload(now, values, reading.get("flags", {}))
+                counts["accepted"] += len(values) if stored else 0
+                failed += not stored
+                continue
             try:
                 answer = self._post(station, reading)
             except httpx.TransportError as exc:
@@ -382,18 +392,32 @@ class DemoFeed:
     stations: Mapping[str, DemoStation]
     simulator: Simulator
     interval_s: float
+    hj212: Mapping[str, DemoLogger] = field(default_factory=dict)
 
 
 def prepare_demo(
-    session: Session, interval_s: float = DEFAULT_INTERVAL_S, seed: int | None = None
+    session: Session,
+    interval_s: float = DEFAULT_INTERVAL_S,
+    seed: int | None = None,
+    hj212: bool = False,
 ) -> DemoFeed:
-    """Demo stations (keyed afresh) and their simulator; the caller commits."""
+    """Demo stations (keyed afresh) and their simulator; the caller commits. With `hj212`
+    some stations' loggers speak HJ 212 (app.hj212.demo)."""
     stations = ensure_demo_stations(session, interval_s)
-    return DemoFeed(stations, simulator_for(session, stations, seed), interval_s)
+    loggers = (
+        enable_hj212(session, {s: d.station_code for s, d in stations.items()}) if hj212 else {}
+    )
+    return DemoFeed(stations, simulator_for(session, stations, seed), interval_s, loggers)
 
 
 def serve_demo(
-    app: FastAPI, *, host: str, port: int, feed: DemoFeed, log_level: str = "info"
+    app: FastAPI,
+    *,
+    host: str,
+    port: int,
+    feed: DemoFeed,
+    log_level: str = "info",
+    hj212_port: int | None = None,
 ) -> None:
     """uvicorn.run(app) plus the simulated gateway, which starts once the server listens."""
     server = uvicorn.Server(
@@ -408,5 +432,8 @@ def serve_demo(
         feed.simulator,
         interval_s=feed.interval_s,
         ready=lambda: server.started and not server.should_exit,
+        hj212={s: LoggerClient(("127.0.0.1", hj212_port), who) for s, who in feed.hj212.items()}
+        if hj212_port is not None
+        else None,
     )
     run_with_gateway(server, gateway)

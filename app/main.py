@@ -14,6 +14,8 @@ from app.contacts.routes import router as contacts_router
 from app.dashboard.routes import router as dashboard_router
 from app.deps import AdminDep
 from app.errors import install_error_handlers
+from app.hj212.routes import admin_router as hj212_admin_router
+from app.hj212.routes import router as hj212_router
 from app.incidents.routes import ack_router
 from app.incidents.routes import router as incidents_router
 from app.ingest.routes import router as ingest_router
@@ -45,14 +47,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.jobs = None
         if settings.admin_token is None:
             log.warning("RIVERWATCH_ADMIN_TOKEN unset: the admin API is open to anyone")
+        hj212 = None
         try:
             if settings.scheduler:
                 from app.scheduler import Jobs  # the jobs pull in the delivery stack
 
                 app.state.jobs = Jobs(settings, app.state.sessionmaker)
                 app.state.jobs.start()
+            if settings.hj212_port is not None:
+                from app.hj212.listener import start_for_app
+
+                hj212 = await start_for_app(app, settings)
             yield
         finally:
+            if hj212 is not None:
+                await hj212.close()
             if app.state.jobs is not None:
                 app.state.jobs.shutdown()
             engine.dispose()
@@ -89,6 +98,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(contacts_router, dependencies=[AdminDep])
     api.include_router(incidents_router, dependencies=[AdminDep])
     api.include_router(rules_router, dependencies=[AdminDep])
+    api.include_router(hj212_router)
+    api.include_router(hj212_admin_router, dependencies=[AdminDep])
     app.include_router(api)
     app.include_router(health.router)
     app.include_router(metrics.router)

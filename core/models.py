@@ -19,6 +19,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Text,
+    UniqueConstraint,
     case,
     func,
     text,
@@ -127,6 +128,8 @@ class Station(Base):
     simulated: Mapped[bool] = mapped_column(Boolean, server_default="false")
     # SHA-256 of the key; the key itself is shown once and never stored.
     api_key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # Salted PBKDF2 of the logger's HJ 212 PW (app.hj212.passwords); None: no HJ 212.
+    hj212_password_hash: Mapped[str | None] = mapped_column(String(128))
     # {parameter code: {QC threshold field: value}} over sensors.qc's defaults.
     qc_overrides: Mapped[dict[str, dict[str, float | None]]] = mapped_column(
         JSONB, server_default=text("'{}'::jsonb")
@@ -165,6 +168,7 @@ class Reading(Base):
     __table_args__ = (
         Index("ix_readings_time", "time"),
         CheckConstraint("water_class BETWEEN 0 AND 6", name="water_class"),
+        CheckConstraint("kind BETWEEN 0 AND 3", name="kind"),
     )
 
     station_id: Mapped[int] = mapped_column(
@@ -174,6 +178,9 @@ class Reading(Base):
         SmallInteger, ForeignKey("parameters.id"), primary_key=True
     )
     time: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    # sensors.readings.Kind: 0 an instant reading; 1, 2, 3 a minute, hour or day mean
+    # (HJ 212 period data, time = the period's start). Never mixed without saying so.
+    kind: Mapped[int] = mapped_column(SmallInteger, primary_key=True, server_default="0")
     value: Mapped[float] = mapped_column(Double)
     # HJ 212 data flag as the logger sent it (N normal, M maintenance, …).
     data_flag: Mapped[str] = mapped_column(String(1), server_default="N")
@@ -208,6 +215,7 @@ class ReadingRevision(Base):
     station_id: Mapped[int] = mapped_column(ForeignKey("stations.id", ondelete="CASCADE"))
     parameter_id: Mapped[int] = mapped_column(SmallInteger)
     time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    kind: Mapped[int] = mapped_column(SmallInteger, server_default="0")
     value: Mapped[float] = mapped_column(Double)
     data_flag: Mapped[str] = mapped_column(String(1))
     below_detection: Mapped[bool] = mapped_column(Boolean)
@@ -217,3 +225,82 @@ class ReadingRevision(Base):
     replaced_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
+
+
+class Hj212Link(Base):
+    """A station's HJ 212 protocol state: what the listener saw of its logger."""
+
+    __tablename__ = "hj212_links"
+
+    station_id: Mapped[int] = mapped_column(
+        ForeignKey("stations.id", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[str | None] = mapped_column(String(8))  # 2005, 2017, 2025
+    connected: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    peer: Mapped[str | None] = mapped_column(String(64))
+    connected_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    disconnected_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_packet_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    packets: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    replies: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    # {reason: count}: crc, field, item, unknown code, duplicate part, …
+    refusals: Mapped[dict[str, int]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+
+
+class Hj212Refusal(Base):
+    """One refused item (or packet) of an authenticated logger, with its QN and MN."""
+
+    __tablename__ = "hj212_refusals"
+    __table_args__ = (Index("ix_hj212_refusals_station_id", "station_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    station_id: Mapped[int] = mapped_column(ForeignKey("stations.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    qn: Mapped[str | None] = mapped_column(String(20))
+    mn: Mapped[str] = mapped_column(String(32))
+    cn: Mapped[str | None] = mapped_column(String(4))
+    item: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+
+
+class Hj212Part(Base):
+    """A part of a split upload (PNUM/PNO), kept until all parts are in."""
+
+    __tablename__ = "hj212_parts"
+
+    station_id: Mapped[int] = mapped_column(
+        ForeignKey("stations.id", ondelete="CASCADE"), primary_key=True
+    )
+    cn: Mapped[str] = mapped_column(String(4), primary_key=True)
+    data_time: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    pnum: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    pno: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    segment: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
+HJ212_COMMAND_STATES = ("queued", "sent", "accepted", "refused", "done", "failed", "expired")
+
+
+class Hj212Command(Base):
+    """A host command to a logger (1012 set time, 3012 sample…) and its 9011/9012 answers."""
+
+    __tablename__ = "hj212_commands"
+    __table_args__ = (
+        CheckConstraint(f"state IN {HJ212_COMMAND_STATES}", name="state"),
+        UniqueConstraint("station_id", "qn", name="uq_hj212_commands_station_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    station_id: Mapped[int] = mapped_column(ForeignKey("stations.id", ondelete="CASCADE"))
+    qn: Mapped[str] = mapped_column(String(20))
+    cn: Mapped[str] = mapped_column(String(4))
+    cp: Mapped[str] = mapped_column(Text, server_default="")
+    state: Mapped[str] = mapped_column(String(16), server_default="queued")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    qn_rtn: Mapped[int | None] = mapped_column(SmallInteger)
+    exe_rtn: Mapped[int | None] = mapped_column(SmallInteger)
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -106,6 +106,15 @@ class Settings(BaseSettings):
     log_scheduler_runs: bool = False
     scheduler: bool = True  # run the scheduler in `serve` (off for API-only replicas)
 
+    # HJ 212 listener for station data loggers; unset: off. Host unset: `host`.
+    hj212_port: int | None = Field(default=None, ge=0, le=65535)
+    hj212_host: str | None = None
+    # A connection silent this long is closed (loggers reconnect to send).
+    hj212_idle_timeout_s: float = Field(default=900, gt=0)
+    # Bytes one frame may take before the stream is resynchronised at the next ##.
+    hj212_max_frame_bytes: int = Field(default=4096, ge=128)
+    hj212_max_connections: int = Field(default=1000, ge=1)
+
     @property
     def webhooks_may_reach_internal(self) -> bool:
         if self.webhook_allow_internal is not None:

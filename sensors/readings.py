@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import IntEnum
 from typing import Any
 
 import numpy as np
@@ -34,6 +35,17 @@ def pivot(
         column[row[mask]] = value[mask]
         columns[parameter.code] = column
     return columns
+
+
+class Kind(IntEnum):
+    """What a stored value is: an instant reading or a period's mean (HJ 212 2051/2061/
+    2031 Avg, DataTime = the period's start). Stored in readings.kind, part of its key, so
+    an hourly mean never overwrites or passes for an instant reading at the same time."""
+
+    INSTANT = 0
+    MINUTE = 1
+    HOUR = 2
+    DAY = 3
 
 
 def counted_value(

@@ -128,12 +128,16 @@ def latest_by_station(
     return session.execute(stmt).all()
 
 
-def _in_range(station_id: int, parameter_id: int, start: datetime, end: datetime) -> Any:
+def _in_range(
+    station_id: int, parameter_id: int, start: datetime, end: datetime, kind: int = 0
+) -> Any:
+    # One kind at a time (sensors.readings.Kind): an hourly mean never joins instants.
     return and_(
         Reading.station_id == station_id,
         Reading.parameter_id == parameter_id,
         Reading.time >= start,
         Reading.time < end,
+        Reading.kind == kind,
     )
 
 
@@ -146,11 +150,12 @@ def raw_series(
     *,
     limit: int,
     after: datetime | None = None,
+    kind: int = 0,
 ) -> Sequence[AnyRow]:
     """Readings in [start, end) after `after`, oldest first: a keyset page."""
     stmt = (
         select(*_READING_COLUMNS[1:])
-        .where(_in_range(station_id, parameter_id, start, end))
+        .where(_in_range(station_id, parameter_id, start, end, kind))
         .order_by(Reading.time)
         .limit(limit)
     )
@@ -192,6 +197,7 @@ def bucket_series(
     limit: int,
     after: datetime | None = None,
     timescale: bool | None = None,
+    kind: int = 0,
 ) -> Sequence[AnyRow]:
     """Mean, min, max and count of the QC-good values in [start, end) per local bucket,
     for the buckets starting after `after`, oldest first. `timescale` None: detect it."""
@@ -200,7 +206,7 @@ def bucket_series(
     inner = select(
         bucket_start(unit, timescale).label("bucket"), Reading.counted_value.label("value")
     ).where(
-        _in_range(station_id, parameter_id, start, end),
+        _in_range(station_id, parameter_id, start, end, kind),
         Reading.qc_flag == int(QCFlag.GOOD),
     )
     if after is not None:

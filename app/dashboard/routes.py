@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Header, Query, Response
 
 from app.dashboard import service
-from app.dashboard.schemas import Bucket, SectionDetailOut, SeriesOut, StatusOut
+from app.dashboard.schemas import Bucket, SectionDetailOut, SeriesKind, SeriesOut, StatusOut
 from app.deps import SessionDep
 from app.params import AwareMoment
 from app.stations import service as stations
@@ -100,6 +100,13 @@ def station_readings(
             "Asia/Shanghai hour, day or month"
         ),
     ] = "raw",
+    kind: Annotated[
+        SeriesKind,
+        Query(
+            description="instant readings, or a logger's minute/hour/day means as it sent "
+            "them (HJ 212 period data); never mixed"
+        ),
+    ] = "instant",
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="points per page")] = 1000,
     cursor: Annotated[
         AwareMoment | None,
@@ -124,6 +131,7 @@ def station_readings(
         bucket,
         limit=limit,
         cursor=cursor,
+        kind=kind,
     )
     if not wants_csv(format, accept):
         return out

@@ -6,6 +6,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 Bucket = Literal["raw", "hour", "day", "month"]
+SeriesKind = Literal["instant", "minute", "hour", "day"]  # sensors.readings.Kind
 
 _CLASS = "GB 3838 class: 1–5, 6 for 劣Ⅴ, 0 none (not classified, or no value)"
 _LABEL = "Ⅰ Ⅱ Ⅲ Ⅳ Ⅴ or 劣Ⅴ; null for class 0"
@@ -106,6 +107,11 @@ class SeriesOut(BaseModel):
     parameter: str
     unit: str
     bucket: Bucket = Field(description="raw readings, or hour/day/month means (Asia/Shanghai)")
+    kind: SeriesKind = Field(
+        default="instant",
+        description="what the stored values are: instant readings, or a logger's minute, "
+        "hour or day means (HJ 212 2051/2061/2031, time = the period's start)",
+    )
     start: datetime = Field(description="inclusive, +08:00")
     end: datetime = Field(description="exclusive, +08:00")
     points: list[RawPoint] | list[BucketPoint]

@@ -20,6 +20,7 @@ from app.dashboard.schemas import (
     ReadingState,
     SectionDetailOut,
     SectionState,
+    SeriesKind,
     SeriesOut,
     StationState,
     StatusOut,
@@ -34,6 +35,7 @@ from sensors.gb3838 import WaterClass
 from sensors.local_time import SHANGHAI
 from sensors.parameters import BY_CODE, BY_ID, EVALUATED_CODES, Parameter
 from sensors.qc import QCFlag
+from sensors.readings import Kind
 
 DEFAULT_WINDOW_HOURS = 7 * 24
 RAW_COLUMNS = ["time", "value", "data_flag", "backfill", "qc_flag", "qc", "water_class", "counted"]
@@ -170,6 +172,7 @@ def series(
     *,
     limit: int,
     cursor: datetime | None = None,
+    kind: SeriesKind = "instant",
 ) -> SeriesOut:
     """One page of a station's series: raw readings or local-time bucket aggregates."""
     if start >= end:
@@ -178,8 +181,9 @@ def series(
     # One row more than asked: whether it exists says whether there is a next page.
     if bucket == "raw":
         rows = queries.raw_series(
-            session, station.id, parameter.id, start, end, limit=limit + 1, after=cursor
-        )
+            session, station.id, parameter.id, start, end, limit=limit + 1, after=cursor,
+            kind=Kind[kind.upper()],
+        )  # fmt: skip
         points = [
             RawPoint(
                 time=r.time.astimezone(SHANGHAI),
@@ -192,8 +196,9 @@ def series(
         ]
     else:
         rows = queries.bucket_series(
-            session, station.id, parameter.id, start, end, bucket, limit=limit + 1, after=cursor
-        )
+            session, station.id, parameter.id, start, end, bucket, limit=limit + 1, after=cursor,
+            kind=Kind[kind.upper()],
+        )  # fmt: skip
         points = [
             BucketPoint(
                 time=r.bucket.astimezone(SHANGHAI),
@@ -209,6 +214,7 @@ def series(
         parameter=parameter.code,
         unit=parameter.unit,
         bucket=bucket,
+        kind=kind,
         start=start.astimezone(SHANGHAI),
         end=end.astimezone(SHANGHAI),
         points=points,

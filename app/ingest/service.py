@@ -25,7 +25,7 @@ from sensors.parameters import BY_ID, Direction
 from sensors.qc import QCFlag, Readings, qc_with_context
 from sensors.qc_thresholds import QCThresholds, required_context_seconds
 from sensors.qc_thresholds import resolve_thresholds as qc_thresholds
-from sensors.readings import counted_value, pivot
+from sensors.readings import Kind, counted_value, pivot
 from sensors.validation import EPOCH
 
 # A batch's QC context: the stored readings of its series around it. Before and after
@@ -39,16 +39,16 @@ CONTEXT_SQL = text(
     FROM unnest(CAST(:parameters AS smallint[])) AS p(id)
     CROSS JOIN LATERAL (
         (SELECT parameter_id, time, value, data_flag FROM readings
-         WHERE station_id = :station AND parameter_id = p.id
+         WHERE station_id = :station AND parameter_id = p.id AND kind = :kind
            AND time >= :since AND time < :first
          ORDER BY time DESC LIMIT :rows)
         UNION ALL
         (SELECT parameter_id, time, value, data_flag FROM readings
-         WHERE station_id = :station AND parameter_id = p.id
+         WHERE station_id = :station AND parameter_id = p.id AND kind = :kind
            AND time >= :first AND time <= :last)
         UNION ALL
         (SELECT parameter_id, time, value, data_flag FROM readings
-         WHERE station_id = :station AND parameter_id = p.id
+         WHERE station_id = :station AND parameter_id = p.id AND kind = :kind
            AND time > :last AND time <= :until
          ORDER BY time LIMIT :rows)
     ) AS c
@@ -109,6 +109,7 @@ def run_qc(
             "last": EPOCH + timedelta(seconds=int(seconds.max())),
             "until": EPOCH + timedelta(seconds=int(seconds.max()) + reach),
             "rows": CONTEXT_ROWS,
+            "kind": int(cols["kind"][0]),
         },
     ).all()
     context = None
@@ -172,11 +173,13 @@ def ingest(
     now: datetime | None = None,
     late_horizon: timedelta = timedelta(hours=24),
     path: str = "http",
+    kind: Kind = Kind.INSTANT,
 ) -> IngestResult:
     """Store a parsed batch for `station`. Flushes through the session; never commits.
 
-    path labels the metrics: how the batch came (http, import, hj212).
-    """
+    `path` labels the metrics: how the batch came (http, import, hj212). `kind` says what
+    the values are (instant readings, or HJ 212 period means): QC judges them among stored
+    values of the same kind, and they are stored under it."""
     now = now or datetime.now(UTC)
     _count_refusals(parsed, path)
     cols = parsed.columns.arrays()
@@ -185,6 +188,7 @@ def ingest(
         return IngestResult(0, 0, 0, parsed.refused_values, parsed.refused, [])
 
     cols["station_id"] = np.full(n, station.id, dtype=np.int32)
+    cols["kind"] = np.full(n, int(kind), dtype=np.int16)
     cols["qc_flag"] = run_qc(session, station, cols).astype(np.int16)
     cols["water_class"] = classify_values(cols, station.section.waterbody).astype(np.int16)
     horizon_us = (now - late_horizon - EPOCH) // timedelta(microseconds=1)

@@ -25,6 +25,7 @@ STAGING_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("station_id", "integer", ">i4"),
     ("parameter_id", "smallint", ">i2"),
     ("time_us", "bigint", ">i8"),
+    ("kind", "smallint", ">i2"),
     ("value", "double precision", ">f8"),
     ("data_flag", "text", "S1"),
     ("below_detection", "boolean", "u1"),
@@ -53,30 +54,30 @@ COPY_STAGING = (
 MERGE = """
 WITH s AS (
     SELECT station_id, parameter_id,
-           timestamptz 'epoch' + time_us * interval '1 microsecond' AS time,
+           timestamptz 'epoch' + time_us * interval '1 microsecond' AS time, kind,
            value, data_flag, below_detection, qc_flag, water_class, backfill
     FROM ingest_staging
 ), old AS (
-    SELECT r.station_id, r.parameter_id, r.time, r.value, r.data_flag, r.below_detection,
+    SELECT r.station_id, r.parameter_id, r.time, r.kind, r.value, r.data_flag, r.below_detection,
            r.qc_flag, r.water_class, r.received_at,
            (r.value, r.data_flag, r.below_detection)
                IS DISTINCT FROM (s.value, s.data_flag, s.below_detection) AS changed
-    FROM readings r JOIN s USING (station_id, parameter_id, time)
+    FROM readings r JOIN s USING (station_id, parameter_id, time, kind)
     -- The batch's span as constants lets TimescaleDB skip every chunk outside it.
     WHERE r.time BETWEEN %(first)s AND %(last)s
 ), audit AS (
-    INSERT INTO reading_revisions (station_id, parameter_id, time, value, data_flag,
+    INSERT INTO reading_revisions (station_id, parameter_id, time, kind, value, data_flag,
                                    below_detection, qc_flag, water_class, received_at)
-    SELECT station_id, parameter_id, time, value, data_flag, below_detection, qc_flag,
+    SELECT station_id, parameter_id, time, kind, value, data_flag, below_detection, qc_flag,
            water_class, received_at
     FROM old WHERE changed
 ), upsert AS (
-    INSERT INTO readings AS r (station_id, parameter_id, time, value, data_flag,
+    INSERT INTO readings AS r (station_id, parameter_id, time, kind, value, data_flag,
                                below_detection, qc_flag, water_class, backfill, received_at)
-    SELECT station_id, parameter_id, time, value, data_flag, below_detection, qc_flag,
+    SELECT station_id, parameter_id, time, kind, value, data_flag, below_detection, qc_flag,
            water_class, backfill, now()
     FROM s
-    ON CONFLICT (station_id, parameter_id, time) DO UPDATE SET
+    ON CONFLICT (station_id, parameter_id, time, kind) DO UPDATE SET
         value = excluded.value, data_flag = excluded.data_flag,
         below_detection = excluded.below_detection, qc_flag = excluded.qc_flag,
         water_class = excluded.water_class, backfill = excluded.backfill,

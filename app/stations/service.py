@@ -54,6 +54,7 @@ def add_station(
     mn: str | None = None,
     reporting_interval_s: int = 3600,
     simulated: bool = False,
+    hj212_password: str | None = None,
 ) -> tuple[Station, str]:
     """Register a station; returns it with its API key, which is not retrievable later."""
     section = get_section(session, section_code, with_details=False)
@@ -73,9 +74,22 @@ def add_station(
         simulated=simulated,
         api_key_hash=hash_api_key(key),
     )
+    if hj212_password is not None:
+        set_hj212_password(station, mn, hj212_password)
     session.add(station)
     session.flush()
     return station, key
+
+
+def set_hj212_password(station: Station, mn: str | None, password: str) -> None:
+    """The PW the station's logger sends with its MN; stored salted and slow-hashed."""
+    from app.hj212.passwords import hash_password
+
+    if mn is None:
+        raise BadRequest("an HJ 212 password needs the logger's MN (--mn)")
+    if not password or len(password) > 64 or not password.isprintable() or ";" in password:
+        raise BadRequest("an HJ 212 password is 1-64 printable characters without ';'")
+    station.hj212_password_hash = hash_password(password)
 
 
 def rotate_key(session: Session, code: str) -> str:

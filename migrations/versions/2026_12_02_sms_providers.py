@@ -1,6 +1,6 @@
 """outbox: lost-answer ambiguity and handset receipts of SMS; per-number rate index
 
-Revision ID: 0009_sms_providers
+Revision ID: 0005_sms_providers
 Revises: 0004_outbox_cancelled
 Create Date: 2026-12-02
 """
