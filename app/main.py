@@ -20,6 +20,7 @@ from app.ingest.routes import router as ingest_router
 from app.limits import BodyLimit
 from app.rules.routes import router as rules_router
 from app.stations.routes import router as stations_router
+from app.web.setup import install_web
 from core.db import make_engine, make_sessionmaker
 from core.settings import Settings, get_settings
 
@@ -57,6 +58,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Water-quality monitoring and alerting for Wenzhou's key river sections",
         version="0.1.0",
         lifespan=lifespan,
+        # Served by app.web from files of its own: FastAPI's pages load from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     install_error_handler(app)
@@ -77,4 +81,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api)
     app.include_router(health.router)
     app.include_router(ack_router)
+    install_web(app)
     return app
