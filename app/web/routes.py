@@ -69,6 +69,8 @@ def _limits(code: str, waterbody: Waterbody) -> dict[str, Any]:
 def page(request: Request, template: str, nav: str, title: str, **data: Any) -> HTMLResponse:
     context = {
         "nav": nav,
+        # Each page has its script of the same name.
+        "script": template.replace(".html", ".js"),
         "title": title,
         "user": auth.current_user(request),
         "csrf_token": auth.csrf_token(request),
