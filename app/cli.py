@@ -117,6 +117,11 @@ def serve(
                 catalogue.seed_plan(session)
                 feed = prepare_demo(session)
                 ensure_demo_contacts(session, local)
+            from app.demo import local_url
+
+            # The dashboard first: it is what a person opens.
+            page = local_url(host or ready.host, port or ready.port)
+            typer.echo(f"riverwatch dashboard (总览): {page}/  ·  API docs: {page}/docs", err=True)
             typer.echo(
                 f"demo: simulated gateway feeding 18 stations; alerts go to the local SMS "
                 f"stand-in and webhook receiver: {local.url}/messages, {local.url}/webhooks",

@@ -56,8 +56,8 @@ function card(section) {
     pollutants ? el("div", {}, "主要污染指标：", pollutants) : null,
     itemsTable(section),
     el("div", { class: "meta" },
-      "数据时间：", timeEl(section.last_reading), " ",
-      el("span", { class: age !== null && age > STALE_S ? "stale" : "" }, `（${fmtAge(age)}）`), " · ",
+      "数据时间：", section.last_reading ? [timeEl(section.last_reading), " ",
+        el("span", { class: age > STALE_S ? "stale" : "" }, `（${fmtAge(age)}）`)] : "无数据", " · ",
       incidents === null ? el("span", {}, "事件：登录后可见")
         : el("a", { href: `/incidents?section=${encodeURIComponent(section.code)}` },
           open ? el("span", { class: "badge bad" }, `未解决事件 ${open}`) : el("span", { class: "badge" }, "无未解决事件"))));
