@@ -17,7 +17,8 @@ from fastapi.openapi.docs import (
     get_swagger_ui_oauth2_redirect_html,
 )
 from fastapi.responses import HTMLResponse
-from fastapi.staticfiles import StaticFiles
+
+from app.web.static_files import CachedStatic
 
 DOCS_STATIC = Path(fastapi_offline.__file__).parent / "static"
 DOCS_PREFIX = "/static/docs"
@@ -42,7 +43,7 @@ def install_docs(app: FastAPI) -> None:
     """Adds /docs and /redoc; the app must be made with docs_url=None, redoc_url=None."""
     openapi_url = app.openapi_url or "/openapi.json"
     oauth2_redirect = app.swagger_ui_oauth2_redirect_url or "/docs/oauth2-redirect"
-    app.mount(DOCS_PREFIX, StaticFiles(directory=DOCS_STATIC), name="docs-static")
+    app.mount(DOCS_PREFIX, CachedStatic(directory=DOCS_STATIC), name="docs-static")
 
     def root(request: Request) -> str:
         return str(request.scope.get("root_path", ""))

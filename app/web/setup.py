@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
-from fastapi.staticfiles import StaticFiles
 
 from app.web.docs import install_docs
 from app.web.routes import HERE, router
+from app.web.static_files import CachedStatic
 
 
 def install_web(app: FastAPI) -> None:
     install_docs(app)
-    app.mount("/static/web", StaticFiles(directory=HERE / "static"), name="web-static")
+    app.mount("/static/web", CachedStatic(directory=HERE / "static"), name="web-static")
     app.include_router(router)
