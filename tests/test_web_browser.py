@@ -246,8 +246,8 @@ def test_trend_chart_has_the_posted_points(live: Live, open_page: Any) -> None:
     assert opened.errors == []
 
 
-def test_acknowledging_from_the_page_changes_the_incident(live: Live, open_page: Any) -> None:
-    section = catalogue.get_section(live.session, "S02")
+def open_incident(live: Live, section_code: str) -> int:
+    section = catalogue.get_section(live.session, section_code)
     incident, _ = lifecycle.raise_or_update(
         live.session,
         Subject(Rule.CLASS_V, section.id),
@@ -256,7 +256,12 @@ def test_acknowledging_from_the_page_changes_the_incident(live: Live, open_page:
         at=datetime.now(UTC),
     )
     live.session.commit()
-    opened = open_page(f"/incidents/{incident.id}")
+    return incident.id
+
+
+def test_acknowledging_from_the_page_changes_the_incident(live: Live, open_page: Any) -> None:
+    incident_id = open_incident(live, "S02")
+    opened = open_page(f"/incidents/{incident_id}")
     opened.page.wait_for_selector("#state")
     assert opened.page.text_content("#state") == "未确认"
     opened.page.fill("#ack input[name=by]", "值班员 王")
@@ -264,7 +269,7 @@ def test_acknowledging_from_the_page_changes_the_incident(live: Live, open_page:
     # Not wait_for_function: it evaluates a string, which the page's CSP (rightly) refuses.
     opened.page.wait_for_selector("#summary dl[data-state=acknowledged]")
     assert opened.page.text_content("#state") == "已确认"
-    after = live.get(f"/api/v1/incidents/{incident.id}")
+    after = live.get(f"/api/v1/incidents/{incident_id}")
     assert (after["state"], after["acknowledged_by"]) == ("acknowledged", "值班员 王")
     assert any(e["kind"] == "acknowledged" for e in after["events"])
     shot(opened, "incident")
@@ -278,3 +283,46 @@ def test_docs_render_offline(open_page: Any) -> None:
         opened.page.wait_for_load_state("networkidle")
         assert "riverwatch" in (opened.page.text_content(ready) or "")
         assert opened.leaving() == [], path
+
+
+UNLABELLED = """() => [...document.querySelectorAll('input, select, textarea, button')]
+    .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')
+                 && !(e.tagName === 'BUTTON' && e.textContent.trim()))
+    .map(e => e.outerHTML)"""
+
+
+@pytest.mark.parametrize("path", ["/", "/sections/S02", "/incidents", "/stations", "/scoreboard"])
+def test_pages_basic_accessibility(live: Live, open_page: Any, path: str) -> None:
+    opened = open_page(path)
+    opened.page.wait_for_load_state("networkidle")
+    assert opened.page.get_attribute("html", "lang") == "zh-CN"
+    assert opened.page.locator("h1").count() == 1
+    assert opened.page.evaluate(UNLABELLED) == []
+    # Charts are images with a text equivalent; classes are written, not only coloured.
+    for chart in opened.page.locator("svg[role=img]").all():
+        assert chart.get_attribute("aria-label")
+    for badge in opened.page.locator(".cls").all():
+        assert (badge.text_content() or "").strip()
+    assert opened.errors == []
+
+
+def test_with_an_admin_token_incidents_ask_for_it(live: Live, browser: Any) -> None:
+    incident_id = open_incident(live, "S05")
+    # Another app on the same database, with the admin API closed.
+    database_url = live.session.get_bind().engine.url.render_as_string(hide_password=False)
+    settings = Settings(
+        env=Environment.TEST, database_url=database_url, scheduler=False, admin_token="s3cret"
+    )
+    with serving(create_app(settings), lifespan="on") as base:
+        context = browser.new_context()
+        try:
+            page = context.new_page()
+            page.set_default_timeout(WAIT_MS)
+            page.goto(f"{base}/incidents")
+            page.wait_for_selector("#who input[name=token]")
+            assert "需登录或管理令牌" in (page.text_content("#list") or "")
+            page.fill("#who input[name=token]", "s3cret")
+            page.click("#who button")
+            page.wait_for_selector(f"#list tr[data-incident='{incident_id}']")
+        finally:
+            context.close()
