@@ -242,6 +242,9 @@ def test_trend_chart_has_the_posted_points(live: Live, open_page: Any) -> None:
     # Class bands Ⅰ…Ⅳ at least are drawn behind the line.
     assert opened.page.locator(f"{chart} rect.band").count() >= 4
     shot(opened, "section")
+    opened.page.set_viewport_size({"width": 390, "height": 844})
+    assert opened.page.evaluate("document.documentElement.scrollWidth") <= 390
+    shot(opened, "section-phone")
     assert opened.leaving() == []
     assert opened.errors == []
 

@@ -30,7 +30,7 @@ HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
 router = APIRouter(include_in_schema=False)
 
-# The items the section page charts, in the plan's order of concern.
+# Charted on the section page: the plan's usual main exceeding factors and DO.
 TREND_ITEMS = ("nh3n", "tp", "do", "codmn")
 CONTROL_LEVELS = {"national": "国控", "provincial": "省控", "municipal": "市控"}
 # Everything the pages load is the service's own; the API is same-origin.
