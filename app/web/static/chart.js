@@ -3,7 +3,7 @@
 import { CLASSES, TZ, el, fmtTime, fmtValue } from "./common.js";
 
 const NS = "http://www.w3.org/2000/svg";
-const W = 640, H = 260, M = { l: 52, r: 30, t: 10, b: 28 };
+const H = 260, M = { l: 52, r: 30, t: 10, b: 28 };
 export const PALETTE = ["#1f3b73", "#8e2c6e", "#2d6a4f", "#7a4b00", "#3d3d3d", "#005f87"];
 
 function svg(tag, attrs = {}, text) {
@@ -48,7 +48,9 @@ function tickLabel(t, span) {
 }
 
 // item: {code, name_zh, unit, side, limits}; series: [{name, points: [{t, v, good}]}].
-export function lineChart(item, series, start, end) {
+// width: the space the chart gets, so its text stays legible on a phone.
+export function lineChart(item, series, start, end, width = 640) {
+  const W = Math.max(300, Math.min(640, Math.round(width)));
   const values = series.flatMap((s) => s.points.map((p) => p.v));
   const dataMax = values.length ? Math.max(...values) : 0;
   const floor = item.side === "le" ? item.limits[3] : item.limits[0] * 1.15;

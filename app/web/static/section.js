@@ -66,7 +66,9 @@ async function loadCharts() {
   }
   const charts = await Promise.all(DATA.items.map(async (item) => {
     const series = await Promise.all(stations.map(async (st) => ({ name: st.code, points: await loadSeries(st.code, item.code, start, end, bucket) })));
-    return lineChart(item, series, start.getTime(), end.getTime());
+    // One column of charts on a phone, two or more on a desktop (app.css).
+    const columns = target.clientWidth < 860 ? 1 : 2;
+    return lineChart(item, series, start.getTime(), end.getTime(), target.clientWidth / columns - 20);
   }));
   target.replaceChildren(...charts);
 }
