@@ -131,6 +131,11 @@ def serve(
                 catalogue.seed_plan(session)
                 feed = prepare_demo(session, hj212=True)
                 ensure_demo_contacts(session, local)
+            from app.demo import local_url
+
+            # The dashboard first: it is what a person opens.
+            page = local_url(host or ready.host, port or ready.port)
+            typer.echo(f"riverwatch dashboard (总览): {page}/  ·  API docs: {page}/docs", err=True)
             typer.echo(
                 f"demo: simulated gateway feeding 18 stations ({len(feed.hj212)} over HJ 212 "
                 f"to port {ready.hj212_port}, the rest over HTTP); alerts go to the local SMS "

@@ -24,6 +24,7 @@ from app.middleware import RequestContext, RequestGuard
 from app.openapi import document_errors
 from app.rules.routes import router as rules_router
 from app.stations.routes import router as stations_router
+from app.web.setup import install_web
 from core import logs
 from core.db import make_engine, make_sessionmaker
 from core.settings import Settings, get_settings
@@ -71,6 +72,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Water-quality monitoring and alerting for Wenzhou's key river sections",
         version="0.1.0",
         lifespan=lifespan,
+        # Served by app.web from files of its own: FastAPI's pages load from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     install_error_handlers(app)
@@ -104,5 +108,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(ack_router)
+    install_web(app)
     document_errors(app, body_models=[BatchIn])
     return app

@@ -28,6 +28,11 @@ _HAS_TIMESCALEDB = text("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname
 # Per engine: one database per engine, and the extension is created by migrations only.
 _timescaledb: weakref.WeakKeyDictionary[Engine, bool] = weakref.WeakKeyDictionary()
 
+# The nested loops over every (station, parameter) pair are estimated dear enough to cross
+# jit_above_cost, and compiling them takes longer than running them: with 1,000 stations
+# on TimescaleDB, 1.1 s of JIT for 0.8 s of execution. For this transaction only.
+_NO_JIT = text("SET LOCAL jit = off")
+
 _READING_COLUMNS = (
     Reading.parameter_id,
     Reading.time,
@@ -91,6 +96,7 @@ def latest_by_section(
 ) -> Sequence[AnyRow]:
     """Per (section, parameter) over its active stations since `since`: the latest reading,
     and the latest QC-good non-backfill value as good_time/good_value (null if none)."""
+    session.execute(_NO_JIT)
     where = [Station.active] + ([] if section_id is None else [Station.section_id == section_id])
     rows = _per_station(since, *where).cte("per_station")
     key = (rows.c.section_id, rows.c.parameter_id)
@@ -124,6 +130,7 @@ def latest_by_station(
     session: Session, since: datetime, station_ids: Collection[int]
 ) -> Sequence[AnyRow]:
     """The latest reading per (station, parameter) since `since`, active or not."""
+    session.execute(_NO_JIT)
     stmt = _per_station(since, Station.id.in_(station_ids)).order_by(Station.id, ParameterRow.id)
     return session.execute(stmt).all()
 

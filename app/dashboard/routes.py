@@ -6,8 +6,9 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Response
 
-from app.dashboard import service
+from app.dashboard import service, station_health
 from app.dashboard.schemas import Bucket, SectionDetailOut, SeriesKind, SeriesOut, StatusOut
+from app.dashboard.station_health import StationsHealthOut
 from app.deps import SessionDep
 from app.params import AwareMoment
 from app.stations import service as stations
@@ -143,3 +144,12 @@ def station_readings(
     return Response(
         service.series_csv(out), media_type=f"{CSV_TYPE}; charset=utf-8", headers=headers
     )
+
+
+@router.get(
+    "/status/stations",
+    response_model=StationsHealthOut,
+    summary="Every station's health: last reading, silent or not, QC flags of the last day",
+)
+def stations_status(session: SessionDep, section: str | None = None) -> StationsHealthOut:
+    return station_health.stations_health(session, datetime.now(UTC), section)

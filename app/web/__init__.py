@@ -1,0 +1,1 @@
+"""The bureau's pages: overview, sections, incidents, stations, and the offline API docs."""

@@ -1,0 +1,88 @@
+// One incident: what, where, its timeline (events, messages), the readings, and acting on it.
+import {
+  AuthError, DATA, QC, RULES, SEVERITIES, STATES, api, classBadge, el, fmtValue, table, timeEl,
+} from "./common.js";
+
+// The kinds alerts/incidents.py and alerts/notifier.py record.
+const EVENTS = {
+  opened: "事件开始", worsened: "情况加重", offending_again: "再次超标", clear: "指标恢复",
+  notified: "已通知", escalated: "升级通知", muted: "维护期静默", acknowledged: "已确认",
+  resolved: "已解决",
+};
+const MESSAGE_STATUS = { pending: "待发送", delivered: "已送达", dead: "发送失败" };
+const CHANNELS = { sms: "短信", webhook: "Webhook" };
+
+function describe(details) {
+  return Object.entries(details ?? {}).filter(([, v]) => v !== null && typeof v !== "object")
+    .map(([k, v]) => `${k}: ${v}`).join("；");
+}
+
+function summary(i) {
+  return el("dl", { class: "dl", "data-state": i.state },
+    el("dt", {}, "规则"), el("dd", {}, RULES[i.rule] ?? i.rule),
+    el("dt", {}, "级别"), el("dd", {}, SEVERITIES[i.severity] ?? i.severity),
+    el("dt", {}, "状态"), el("dd", { id: "state" }, STATES[i.state] ?? i.state),
+    el("dt", {}, "断面"), el("dd", {}, i.section ? el("a", { href: `/sections/${encodeURIComponent(i.section.code)}` }, `${i.section.code} ${i.section.name}`) : "—"),
+    el("dt", {}, "片区"), el("dd", {}, i.zone ?? "—"),
+    i.station ? [el("dt", {}, "站点"), el("dd", {}, i.station)] : null,
+    el("dt", {}, "开始"), el("dd", {}, timeEl(i.opened_at, { year: true })),
+    el("dt", {}, "确认"), el("dd", {}, i.acknowledged_at ? [timeEl(i.acknowledged_at, { year: true }), " ", i.acknowledged_by ?? ""] : "—"),
+    el("dt", {}, "解决"), el("dd", {}, i.resolved_at ? [timeEl(i.resolved_at, { year: true }), " ", i.resolve_note ?? ""] : "—"),
+    el("dt", {}, "详情"), el("dd", {}, describe(i.details) || "—"));
+}
+
+function timeline(i) {
+  const entries = [
+    ...i.events.map((e) => ({ at: e.at, node: el("span", {}, EVENTS[e.kind] ?? e.kind, " ", el("small", {}, describe(e.details))) })),
+    ...i.notifications.map((n) => ({ at: n.created_at, node: el("span", {}, `${CHANNELS[n.channel] ?? n.channel} → ${n.contact ?? n.recipient}（${MESSAGE_STATUS[n.status] ?? n.status}）`, el("br"), el("small", {}, n.text)) })),
+  ].sort((a, b) => Date.parse(a.at) - Date.parse(b.at));
+  return entries.map((e) => el("li", {}, timeEl(e.at, { year: true }), e.node));
+}
+
+function readings(i) {
+  const rows = i.readings.readings.map((r) => el("tr", {},
+    el("td", {}, r.station), el("td", {}, r.parameter), el("td", {}, timeEl(r.time)),
+    el("td", { class: "num" }, fmtValue(r.value)), el("td", {}, classBadge(r.water_class)),
+    el("td", { class: `qc${r.qc_flag}` }, QC[r.qc_flag] ?? r.qc_flag)));
+  if (!rows.length) return el("p", {}, "期间无数据。");
+  return [
+    i.readings.truncated ? el("p", { class: "note" }, "数据较多，只列出一部分。") : null,
+    table(["站点", "项目", "时间", "数值", "类别", "质控"], rows),
+  ];
+}
+
+async function load() {
+  const i = await api(`/api/v1/incidents/${DATA.id}?readings_limit=500`);
+  document.getElementById("summary").replaceChildren(summary(i));
+  document.getElementById("timeline").replaceChildren(...timeline(i));
+  document.getElementById("readings").replaceChildren(...[readings(i)].flat().filter(Boolean));
+  const act = document.getElementById("act");
+  act.hidden = i.state === "resolved";
+  document.getElementById("ack").hidden = i.state !== "open";
+}
+
+function wire(id, action, body) {
+  const form = document.getElementById(id);
+  const message = document.getElementById("act-msg");
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const button = form.querySelector("button");
+    button.disabled = true;
+    try {
+      await api(`/api/v1/incidents/${DATA.id}/${action}`, { method: "POST", body: body(form) });
+      message.textContent = action === "acknowledge" ? "已确认。" : "已标记为已解决。";
+      form.reset();
+      await load();
+    } catch (error) {
+      message.textContent = error instanceof AuthError ? "需要登录或管理令牌才能处置。" : `操作失败：${error.message}`;
+    } finally {
+      button.disabled = false;
+    }
+  });
+}
+
+wire("ack", "acknowledge", (f) => ({ by: f.by.value }));
+wire("resolve", "resolve", (f) => (f.by.value.trim() ? { note: f.note.value, by: f.by.value } : { note: f.note.value }));
+load().catch((error) => {
+  document.getElementById("summary").textContent = error instanceof AuthError ? "事件需登录或管理令牌后可见。" : `加载失败：${error.message}`;
+});
