@@ -14,7 +14,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from alerts.evaluator import rule_configs
-from alerts.rules import Rule, RuleConfig
+from alerts.rules import RuleConfig
+from alerts.vocabulary import Rule
 from core.models import Reading, Section, Station
 from sensors.local_time import SHANGHAI
 from sensors.qc import QCFlag
