@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -50,18 +49,3 @@ def authenticated_station(
 
 
 StationAuthDep = Annotated[Station, Depends(authenticated_station)]
-
-
-def require_admin(
-    settings: SettingsDep, authorization: Annotated[str | None, Header()] = None
-) -> None:
-    """The admin API's bearer token, compared in constant time."""
-    if settings.admin_token is None:
-        return
-    scheme, _, given = (authorization or "").partition(" ")
-    expected = settings.admin_token.get_secret_value().encode()
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected):
-        raise Unauthorized("admin endpoints need 'Authorization: Bearer <RIVERWATCH_ADMIN_TOKEN>'")
-
-
-AdminDep = Depends(require_admin)

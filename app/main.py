@@ -9,10 +9,11 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 
 from app import health
+from app.access import web as access_web
+from app.access.routes import router as access_router
 from app.catalogue.routes import router as catalogue_router
 from app.contacts.routes import router as contacts_router
 from app.dashboard.routes import router as dashboard_router
-from app.deps import AdminDep
 from app.errors import install_error_handler
 from app.incidents.routes import ack_router
 from app.incidents.routes import router as incidents_router
@@ -39,7 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.sessionmaker = make_sessionmaker(engine)
         app.state.jobs = None
         if settings.admin_token is None:
-            log.warning("RIVERWATCH_ADMIN_TOKEN unset: the admin API is open to anyone")
+            log.warning("RIVERWATCH_ADMIN_TOKEN unset: the API is open to anyone as an admin")
         try:
             if settings.scheduler:
                 from app.scheduler import Jobs  # the jobs pull in the delivery stack
@@ -70,11 +71,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(stations_router)
     api.include_router(ingest_router)
     api.include_router(dashboard_router)
-    # Reads of the plan, stations and water quality are public; who is told what is not.
-    api.include_router(contacts_router, dependencies=[AdminDep])
-    api.include_router(incidents_router, dependencies=[AdminDep])
-    api.include_router(rules_router, dependencies=[AdminDep])
+    # Each operation declares the permission it needs (app.access.policy).
+    api.include_router(contacts_router)
+    api.include_router(incidents_router)
+    api.include_router(rules_router)
+    api.include_router(access_router)
     app.include_router(api)
     app.include_router(health.router)
     app.include_router(ack_router)
+    access_web.install(app)
     return app

@@ -38,6 +38,15 @@ class Settings(BaseSettings):
     # development and tests: those endpoints are open, and `serve` says so.
     admin_token: SecretStr | None = None
 
+    # Access (app.access): anonymous reads of what the national platform also publishes
+    # (sections, zones, parameters, classes); off: every read needs a signed-in user.
+    public_reads: bool = True
+    session_ttl_hours: float = Field(default=12, gt=0)
+    api_token_ttl_days: float = Field(default=90, gt=0)
+    login_max_failures: int = Field(default=5, ge=1)
+    # First lockout after login_max_failures; each further failure doubles it (max a day).
+    login_lockout_s: float = Field(default=300, gt=0)
+
     host: str = "127.0.0.1"
     port: int = 8000
     db_pool_size: int = Field(default=10, ge=1)

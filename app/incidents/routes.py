@@ -18,6 +18,11 @@ from alerts import acklinks, outbox
 from alerts import incidents as lifecycle
 from alerts.incidents import State
 from alerts.models import Incident
+from app.access.audit import Actor as AuditActor
+from app.access.audit import set_actor
+from app.access.deps import require
+from app.access.policy import Perm, Principal
+from app.access.scope import check_section
 from app.deps import SessionDep, SettingsDep
 from app.incidents import queries
 from app.incidents.schemas import (
@@ -42,10 +47,20 @@ Limit = Annotated[int, Query(ge=1, le=500)]
 Offset = Annotated[int, Query(ge=0)]
 MESSAGES_PER_INCIDENT = 500
 
+Reader = Annotated[Principal, require(Perm.INCIDENTS_READ)]
+Actor = Annotated[Principal, require(Perm.INCIDENTS_ACT)]
+
+
+def _in_reach(session: SessionDep, principal: Principal, incident: Incident) -> Incident:
+    where = queries.context(session, incident)
+    check_section(principal, where.section.id if where.section else None, f"incident {incident.id}")
+    return incident
+
 
 @router.get("/incidents", response_model=list[IncidentOut], summary="Incidents, newest first")
 def list_incidents(
     session: SessionDep,
+    principal: Reader,
     state: Annotated[list[State] | None, Query(description="repeat for several")] = None,
     section: Annotated[str | None, Query(description="section code, e.g. S07")] = None,
     zone: Annotated[str | None, Query(description="key zone or basin name")] = None,
@@ -61,6 +76,7 @@ def list_incidents(
         zone=zone,
         severity=severity,
         rule=rule,
+        section_ids=principal.section_ids,
         limit=limit,
         offset=offset,
     )
@@ -100,9 +116,11 @@ def _detail(session: SessionDep, incident: Incident, readings_limit: int) -> Inc
 def get_incident(
     incident_id: int,
     session: SessionDep,
+    principal: Reader,
     readings_limit: Annotated[int, Query(ge=0, le=5000)] = 1000,
 ) -> IncidentDetailOut:
-    return _detail(session, lifecycle.get(session, incident_id), readings_limit)
+    incident = _in_reach(session, principal, lifecycle.get(session, incident_id))
+    return _detail(session, incident, readings_limit)
 
 
 @router.post(
@@ -110,8 +128,10 @@ def get_incident(
     response_model=IncidentOut,
     summary="Acknowledge: escalation and reminders stop (idempotent; 409 once resolved)",
 )
-def acknowledge(incident_id: int, body: AcknowledgeIn, session: SessionDep) -> IncidentOut:
-    incident = lifecycle.get(session, incident_id, lock=True)
+def acknowledge(
+    incident_id: int, body: AcknowledgeIn, session: SessionDep, principal: Actor
+) -> IncidentOut:
+    incident = _in_reach(session, principal, lifecycle.get(session, incident_id, lock=True))
     lifecycle.acknowledge(session, incident, by=body.by, at=datetime.now(UTC), via="api")
     return incident_out(incident, queries.context(session, incident))
 
@@ -121,8 +141,10 @@ def acknowledge(incident_id: int, body: AcknowledgeIn, session: SessionDep) -> I
     response_model=IncidentOut,
     summary="Resolve with a note (409 if resolved already)",
 )
-def resolve(incident_id: int, body: ResolveIn, session: SessionDep) -> IncidentOut:
-    incident = lifecycle.get(session, incident_id, lock=True)
+def resolve(
+    incident_id: int, body: ResolveIn, session: SessionDep, principal: Actor
+) -> IncidentOut:
+    incident = _in_reach(session, principal, lifecycle.get(session, incident_id, lock=True))
     # Without a name the event would say "riverwatch", which means resolved automatically.
     lifecycle.resolve(session, incident, at=datetime.now(UTC), note=body.note, by=body.by or "api")
     return incident_out(incident, queries.context(session, incident))
@@ -135,13 +157,19 @@ def resolve(incident_id: int, body: ResolveIn, session: SessionDep) -> IncidentO
 )
 def list_notifications(
     session: SessionDep,
+    principal: Annotated[Principal, require(Perm.NOTIFICATIONS_READ)],
     status: Annotated[str | None, Query(pattern="^(pending|delivered|dead)$")] = None,
     incident_id: int | None = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> list[NotificationOut]:
     messages = outbox.list_messages(
-        session, incident_id=incident_id, status=status, limit=limit, offset=offset
+        session,
+        incident_id=incident_id,
+        status=status,
+        limit=limit,
+        offset=offset,
+        section_ids=principal.section_ids,
     )
     return notifications_out(session, messages)
 
@@ -152,7 +180,10 @@ def list_notifications(
     summary="Messages given up on, newest first",
 )
 def list_dead_letters(
-    session: SessionDep, limit: Limit = 50, offset: Offset = 0
+    session: SessionDep,
+    _: Annotated[Principal, require(Perm.DEAD_LETTERS)],
+    limit: Limit = 50,
+    offset: Offset = 0,
 ) -> list[NotificationOut]:
     return notifications_out(session, outbox.list_dead(session, limit=limit, offset=offset))
 
@@ -162,7 +193,9 @@ def list_dead_letters(
     response_model=NotificationOut,
     summary="Send a dead message again, now (409 unless it is dead)",
 )
-def retry_dead_letter(message_id: int, session: SessionDep) -> NotificationOut:
+def retry_dead_letter(
+    message_id: int, session: SessionDep, _: Annotated[Principal, require(Perm.DEAD_LETTERS)]
+) -> NotificationOut:
     return notifications_out(session, [outbox.retry_dead(session, message_id)])[0]
 
 
@@ -280,5 +313,6 @@ def ack(token: str, session: SessionDep, settings: SettingsDep) -> HTMLResponse:
     if claim.contact_id is not None:
         name = queries.contact_name(session, claim.contact_id)
         by = f"contact {name}" if name else f"contact #{claim.contact_id}"
+    set_actor(session, AuditActor(by, "ack-link"))
     lifecycle.acknowledge(session, incident, by=by, at=datetime.now(UTC), via="link")
     return _page(200, "已确认 / Acknowledged", _summary(session, incident), by)
