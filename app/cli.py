@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from alerts import rule_settings
 from app import migrate
+from app.access.cli import user_cli
 from app.contacts.cli import contacts_cli, mute_cli
 from app.ingest.importer import import_file
 from app.stations import service as stations
@@ -41,6 +42,7 @@ cli.add_typer(station_cli, name="station")
 cli.add_typer(contacts_cli, name="contact")
 cli.add_typer(mute_cli, name="mute")
 cli.add_typer(rule_cli, name="rule")
+cli.add_typer(user_cli, name="user")
 
 
 @contextlib.contextmanager

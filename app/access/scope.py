@@ -31,4 +31,4 @@ def station_sections(session: Session, station_ids: Iterable[int]) -> dict[int, 
     if not ids:
         return {}
     stmt = select(Station.id, Station.section_id).where(Station.id.in_(ids))
-    return dict(session.execute(stmt).tuples().all())
+    return {row[0]: row[1] for row in session.execute(stmt)}
