@@ -190,7 +190,6 @@ def world(seeded: Session) -> World:
             session,
             username=f"u-{role.value}",
             role=role.value,
-            password=PASSWORD,
             zones=[w.zone] if role is Role.ZONE_OFFICER else [],
             contact_id=inside.contact_id if role is Role.RIVER_CHIEF else None,
         )
