@@ -155,5 +155,5 @@ def user_token(
     with transaction() as session:
         user = service.user_by_name(session, username)
         row, token = service.create_token(session, user, name=name, ttl=ttl, now=datetime.now(UTC))
-        expires = row.expires_at.isoformat(timespec="minutes")
-    typer.echo(f"token {row.id} for {username}, expires {expires} (store it now): {token}")
+        expires, token_id = row.expires_at.isoformat(timespec="minutes"), row.id
+    typer.echo(f"token {token_id} for {username}, expires {expires} (store it now): {token}")
