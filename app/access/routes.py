@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, status
 
 from app.access import audit, service
 from app.access.deps import require
-from app.access.policy import Perm, Principal
+from app.access.policy import Perm, Principal, Role
 from app.access.schemas import (
     AuditOut,
     MeOut,
@@ -72,14 +72,13 @@ def get_user(user_id: int, _: Admin, session: SessionDep) -> UserOut:
 )
 def update_user(user_id: int, body: UserPatch, _: Admin, session: SessionDep) -> UserOut:
     user = service.get_user(session, user_id)
-    if body.role is not None or body.zones is not None:
-        role = body.role or user.role
-        zones = body.zones if body.zones is not None else [z.name for z in user.zones]
+    if body.role is not None or body.zones is not None or body.contact_id is not None:
+        role = body.role or Role(user.role)
+        zones = body.zones
+        if zones is None:
+            # Zones belong to zone officers: a new role of another kind drops them.
+            zones = [z.name for z in user.zones] if role is Role.ZONE_OFFICER else []
         service.set_role(session, user, role, zones=zones, contact_id=body.contact_id)
-    elif body.contact_id is not None:
-        service.set_role(
-            session, user, user.role, zones=[z.name for z in user.zones], contact_id=body.contact_id
-        )
     if body.active is not None:
         service.set_active(session, user, body.active, now=datetime.now(UTC))
     return UserOut.of(user)
