@@ -63,6 +63,9 @@ def engine_for(settings: Settings) -> Iterator[Engine]:
     with database(settings) as ready:
         assert ready.database_url is not None
         engine = make_engine(ready.database_url, pool_size=2)
+        from app.access.audit import audit_cli  # the ORM models: only once a command runs
+
+        audit_cli(engine)  # changes made from the command line are the operator's
         try:
             yield engine
         finally:

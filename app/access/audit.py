@@ -4,12 +4,14 @@ and after of the changed columns. Secrets and phone numbers are never copied."""
 
 from __future__ import annotations
 
+import getpass
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import event, insert, inspect, select
+from sqlalchemy import Engine, event, insert, inspect, select
 from sqlalchemy.orm import Session, UOWTransaction
 
 from alerts.models import (
@@ -56,6 +58,25 @@ class Actor:
 def set_actor(session: Session, actor: Actor) -> None:
     """Changes this session flushes from now on are audited as this actor's."""
     session.info[ACTOR_KEY] = actor
+
+
+# Engines the CLI made: every change through them is the operator's at the terminal.
+_ENGINE_ACTORS: weakref.WeakKeyDictionary[Engine, Actor] = weakref.WeakKeyDictionary()
+
+
+def audit_cli(engine: Engine) -> None:
+    """Changes through this engine's sessions are audited as the CLI user's (unless a
+    session names its own actor)."""
+    _ENGINE_ACTORS[engine] = Actor(f"cli:{getpass.getuser()}", "cli")
+
+
+def _actor(session: Session) -> Actor | None:
+    actor = session.info.get(ACTOR_KEY)
+    if isinstance(actor, Actor):
+        return actor
+    bind = session.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    return _ENGINE_ACTORS.get(engine)
 
 
 def _plain(value: Any) -> Any:
@@ -143,8 +164,8 @@ def _entries(session: Session, actor: Actor) -> list[dict[str, Any]]:
 
 @event.listens_for(Session, "after_flush")
 def _audit_flush(session: Session, _flush: UOWTransaction) -> None:
-    actor = session.info.get(ACTOR_KEY)
-    if not isinstance(actor, Actor):
+    actor = _actor(session)
+    if actor is None:
         return
     rows = _entries(session, actor)
     if rows:

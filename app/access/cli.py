@@ -5,7 +5,6 @@ Heavy modules are imported inside the commands: the CLI must start fast.
 
 from __future__ import annotations
 
-import getpass
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,12 +33,10 @@ PASSWORD_ENV = "RIVERWATCH_NEW_PASSWORD"
 def transaction() -> Iterator[Session]:
     from sqlalchemy.orm import Session
 
-    from app.access.audit import Actor, set_actor
     from app.cli import engine_for
     from core.settings import get_settings
 
     with engine_for(get_settings()) as engine, Session(engine) as session, session.begin():
-        set_actor(session, Actor(f"cli:{getpass.getuser()}", "cli"))
         yield session
 
 

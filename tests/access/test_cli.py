@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from sqlalchemy import text
+
+from core.db import make_engine
 from tests.test_cli import run
 
 
@@ -37,3 +40,16 @@ def test_user_commands(cli_env: dict[str, str]) -> None:
     missing = run(cli_env, "user", "disable", "nobody")
     assert missing.returncode == 1
     assert "no user 'nobody'" in missing.stderr
+
+    # Changes from the command line are the operator's in the audit log.
+    engine = make_engine(cli_env["RIVERWATCH_DATABASE_URL"], pool_size=1)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                text("SELECT actor, via, action, object_type FROM audit_log ORDER BY id")
+            ).all()
+    finally:
+        engine.dispose()
+    done = {(r.object_type, r.action) for r in rows}
+    assert {("user", "create"), ("user", "update"), ("api_token", "create")} <= done
+    assert all(r.via == "cli" and r.actor.startswith("cli:") for r in rows)
