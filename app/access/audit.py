@@ -162,6 +162,29 @@ def _entries(session: Session, actor: Actor) -> list[dict[str, Any]]:
     return rows
 
 
+def record(
+    session: Session,
+    actor: Actor,
+    action: str,
+    object_type: str,
+    object_id: str,
+    after: dict[str, Any] | None = None,
+) -> None:
+    """An entry for an event that is no row change (a sign-in, a refused sign-in)."""
+    session.execute(
+        insert(AuditEntry).values(
+            actor=actor.name,
+            actor_user_id=actor.user_id,
+            via=actor.via,
+            ip=actor.ip,
+            action=action,
+            object_type=object_type,
+            object_id=object_id,
+            after=after,
+        )
+    )
+
+
 @event.listens_for(Session, "after_flush")
 def _audit_flush(session: Session, _flush: UOWTransaction) -> None:
     actor = _actor(session)

@@ -61,6 +61,7 @@ def csrf_ok(secret: str, session_token: str, given: str | None) -> bool:
 class LoginResult:
     user: User | None
     locked_until: datetime | None = None
+    known: bool = True  # the name is a user's (a mistyped password in it is not logged)
 
 
 def check_login(
@@ -78,7 +79,7 @@ def check_login(
     ).one_or_none()
     if user is None:
         passwords.verify(None, password)  # the same work as for a real user
-        return LoginResult(None)
+        return LoginResult(None, known=False)
     if user.locked_until is not None and user.locked_until > now:
         # A right password does not unlock early; the work is done all the same.
         passwords.verify(user.password_hash, password)

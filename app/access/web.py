@@ -13,6 +13,7 @@ from fastapi import APIRouter, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from app.access import sessions
+from app.access.audit import Actor, record
 from app.access.deps import (
     CSRF_FIELD,
     SESSION_COOKIE,
@@ -130,8 +131,14 @@ def login(
         max_failures=settings.login_max_failures,
         lockout=timedelta(seconds=settings.login_lockout_s),
     )
+    ip = request.client.host if request.client else None
     if result.user is None:
-        # The failure count is committed with this answer: no exception, a page.
+        # A refused sign-in is recorded (a known user's name only: someone may type a
+        # password into the name field), and the failure count committed with this
+        # answer: no exception, a page.
+        name = username.strip() if result.known else "?"
+        locked = {"locked_until": result.locked_until.isoformat()} if result.locked_until else None
+        record(session, Actor(name, "password", None, ip), "refused", "sign_in", name, locked)
         return _login_form(
             settings,
             target,
@@ -141,6 +148,9 @@ def login(
         )
     ttl = timedelta(hours=settings.session_ttl_hours)
     token = sessions.start_session(session, result.user, ttl=ttl, now=now)
+    user = result.user
+    actor = Actor(user.username, "password", user.id, ip)
+    record(session, actor, "login", "sign_in", user.username)
     response = RedirectResponse(target, status_code=303, headers={"Cache-Control": "no-store"})
     response.set_cookie(
         SESSION_COOKIE,
@@ -163,7 +173,12 @@ def logout(
     if cookie is not None:
         if not sessions.csrf_ok(settings.secret_key.get_secret_value(), cookie, csrf_token):
             return _page(403, "riverwatch", "<p>表单已过期 / The form expired.</p>")
+        user = sessions.session_user(session, cookie, now=datetime.now(UTC))
         sessions.end_session(session, cookie)
+        if user is not None:
+            ip = request.client.host if request.client else None
+            actor = Actor(user.username, "session", user.id, ip)
+            record(session, actor, "logout", "sign_in", user.username)
     response = RedirectResponse("/auth/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response

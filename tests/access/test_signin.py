@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.access import service
-from app.access.models import User, WebSession
+from app.access.models import AuditEntry, User, WebSession
 from app.access.sessions import csrf_token
 from app.access.web import _cookie_args
 from core.settings import Environment, Settings
@@ -192,3 +192,22 @@ def test_cookies_are_secure_in_production() -> None:
     assert _cookie_args(production)["secure"] is True
     assert _cookie_args(production)["samesite"] == "lax"
     assert _cookie_args(production)["httponly"] is True
+
+
+def test_sign_ins_are_in_the_audit_log(http: httpx.Client, person: User, session: Session) -> None:
+    assert sign_in(http, password="wrong password").status_code == 401
+    assert sign_in(http, username="correct horse battery").status_code == 401  # a slip
+    assert sign_in(http).status_code == 303
+    token = csrf_token(http_secret(), session_cookie(http))
+    assert http.post("/auth/logout", data={"csrf_token": token}).status_code == 303
+    rows = session.scalars(
+        select(AuditEntry).where(AuditEntry.object_type == "sign_in").order_by(AuditEntry.id)
+    ).all()
+    assert [(r.action, r.object_id, r.actor_user_id) for r in rows] == [
+        ("refused", "li.si", None),
+        ("refused", "?", None),  # an unknown name may be a password typed in the wrong field
+        ("login", "li.si", person.id),
+        ("logout", "li.si", person.id),
+    ]
+    assert all(r.ip == "127.0.0.1" for r in rows)
+    assert PASSWORD not in str([(r.actor, r.object_id, r.after) for r in rows])
