@@ -13,7 +13,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 
 from app.access import service
@@ -44,11 +45,13 @@ class SignInRequired(Exception):
         self.next_url = next_url
 
 
-def _bearer(authorization: str | None) -> str | None:
-    scheme, _, value = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer":
-        return None
-    return value.strip() or None
+# Parses `Authorization: Bearer …` and gives /docs its Authorize button; absent or
+# another scheme is None (anonymous), never an error by itself.
+_BEARER = HTTPBearer(
+    auto_error=False,
+    scheme_name="token",
+    description="a user's API token (rwt_…), or the bootstrap RIVERWATCH_ADMIN_TOKEN",
+)
 
 
 def _by_token(session: SessionDep, settings: Settings, given: str, now: datetime) -> Principal:
@@ -72,13 +75,13 @@ def current_principal(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
-    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)],
 ) -> Principal:
     """The caller; raises 401 only for a bearer token that is not good."""
     now = datetime.now(UTC)
-    given = _bearer(authorization)
+    given = credentials.credentials.strip() if credentials is not None else None
     principal = ANONYMOUS
-    if given is not None:
+    if given:
         principal = _by_token(session, settings, given, now)
     elif (cookie := request.cookies.get(SESSION_COOKIE)) is not None:
         user = session_user(session, cookie, now=now)
