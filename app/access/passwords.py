@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from functools import lru_cache
 
 from argon2 import PasswordHasher
@@ -11,6 +12,9 @@ from core.errors import BadRequest
 
 MIN_LENGTH = 10
 MAX_LENGTH = 256  # argon2 takes any length; a bound keeps a huge body from costing CPU
+# Each hash takes 64 MiB and a core for a while: a flood of sign-ins waits its turn
+# rather than exhausting the process's memory.
+_HASHING = threading.BoundedSemaphore(2)
 
 
 @lru_cache(maxsize=1)
@@ -25,7 +29,9 @@ def check_strength(password: str) -> str:
 
 
 def hash_password(password: str) -> str:
-    return _hasher().hash(check_strength(password))
+    check_strength(password)
+    with _HASHING:
+        return _hasher().hash(password)
 
 
 def verify(stored: str | None, password: str) -> bool:
@@ -36,7 +42,9 @@ def verify(stored: str | None, password: str) -> bool:
         stored = _dummy()
         password = ""
     try:
-        return _hasher().verify(stored, password) and stored != _dummy()
+        with _HASHING:
+            matched = _hasher().verify(stored, password)
+        return matched and stored != _dummy()
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 
@@ -48,7 +56,8 @@ def _dummy() -> str:
 
 def rehash(password: str) -> str:
     """A fresh hash of a password that just verified (its length was allowed then)."""
-    return _hasher().hash(password)
+    with _HASHING:
+        return _hasher().hash(password)
 
 
 def needs_rehash(stored: str) -> bool:
