@@ -16,10 +16,11 @@ from urllib.parse import quote
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from app.access import service
 from app.access.audit import Actor, set_actor
-from app.access.models import ApiToken
+from app.access.models import ApiToken, User
 from app.access.policy import ANONYMOUS, Perm, Principal, Role
 from app.access.sessions import csrf_ok, csrf_token, session_user
 from app.deps import SessionDep, SettingsDep
@@ -60,9 +61,16 @@ def _by_token(session: SessionDep, settings: Settings, given: str, now: datetime
         return Principal(username=BOOTSTRAP, role=Role.ADMIN, via="admin-token")
     row = None
     if given.startswith(service.TOKEN_PREFIX):
-        row = session.scalars(
-            select(ApiToken).where(ApiToken.token_hash == service.token_hash(given))
-        ).one_or_none()
+        # One query for the token, its user and their zones.
+        row = (
+            session.scalars(
+                select(ApiToken)
+                .options(joinedload(ApiToken.user).joinedload(User.zones))
+                .where(ApiToken.token_hash == service.token_hash(given))
+            )
+            .unique()
+            .one_or_none()
+        )
     if row is None or row.revoked_at is not None or row.expires_at <= now or not row.user.active:
         # One answer for unknown, revoked and expired: a guesser learns nothing.
         raise Unauthorized("unknown, expired or revoked token")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from app.access import passwords
 from app.access.models import User, WebSession
@@ -40,9 +40,15 @@ def end_session(session: Session, token: str) -> None:
 
 
 def session_user(session: Session, token: str, *, now: datetime) -> User | None:
-    row = session.scalars(
-        select(WebSession).where(WebSession.token_hash == token_hash(token))
-    ).one_or_none()
+    row = (
+        session.scalars(
+            select(WebSession)
+            .options(joinedload(WebSession.user).joinedload(User.zones))
+            .where(WebSession.token_hash == token_hash(token))
+        )
+        .unique()
+        .one_or_none()
+    )
     if row is None or row.expires_at <= now or not row.user.active:
         return None
     return row.user
