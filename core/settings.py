@@ -34,8 +34,9 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".riverwatch")
     timescaledb: TimescaleMode = TimescaleMode.AUTO
     secret_key: SecretStr = SecretStr(PLACEHOLDER_SECRET)
-    # Bearer token of the admin API (contacts, incidents, rules, mutes). Unset in
-    # development and tests: those endpoints are open, and `serve` says so.
+    # The bootstrap admin's bearer token (app.access): creates the first admin user, and
+    # stays as a break-glass. Unset in development and tests: the API is open to anyone as
+    # an admin, and `serve` says so.
     admin_token: SecretStr | None = None
 
     # Access (app.access): anonymous reads of what the national platform also publishes
