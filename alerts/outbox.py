@@ -8,7 +8,7 @@ send one for a change that never happened. The dispatcher delivers what is commi
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -16,8 +16,9 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from alerts.channels.base import ChannelKind, OutboundMessage
-from alerts.models import OUTBOX_STATES, OutboxMessage
+from alerts.models import OUTBOX_STATES, Incident, OutboxMessage
 from core.errors import BadRequest, Conflict, NotFound
+from core.models import Station
 
 
 def new_idempotency_key() -> str:
@@ -109,8 +110,9 @@ def list_messages(
     status: str | None = None,
     limit: int = 50,
     offset: int = 0,
+    section_ids: Collection[int] | None = None,
 ) -> Sequence[OutboxMessage]:
-    """Newest first."""
+    """Newest first; with section_ids, only messages about incidents of those sections."""
     if status is not None and status not in OUTBOX_STATES:
         raise BadRequest(f"status must be one of {', '.join(OUTBOX_STATES)}")
     if limit < 1 or offset < 0:
@@ -120,6 +122,14 @@ def list_messages(
         stmt = stmt.where(OutboxMessage.incident_id == incident_id)
     if status is not None:
         stmt = stmt.where(OutboxMessage.status == status)
+    if section_ids is not None:
+        # A station-silence incident may name only its station: its section is the station's.
+        in_reach = (
+            select(Incident.id)
+            .outerjoin(Station, Station.id == Incident.station_id)
+            .where(func.coalesce(Incident.section_id, Station.section_id).in_(list(section_ids)))
+        )
+        stmt = stmt.where(OutboxMessage.incident_id.in_(in_reach))
     return session.scalars(stmt).all()
 
 

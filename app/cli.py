@@ -19,6 +19,7 @@ from typing import Annotated, Any
 
 import typer
 
+from app.access.cli import user_cli
 from app.cli_db import (
     ExitCode,
     database,
@@ -48,6 +49,7 @@ cli.add_typer(mute_cli, name="mute")
 cli.add_typer(rule_cli, name="rule")
 cli.add_typer(hj212_cli, name="hj212")
 register_station_commands(station_cli)
+cli.add_typer(user_cli, name="user")
 
 
 def _version(value: bool) -> None:

@@ -82,6 +82,9 @@ def engine_for(current: Settings, *, create: bool = False) -> Iterator[Engine]:
     with database(current, create=create) as ready:
         assert ready.database_url is not None
         engine = make_engine(ready.database_url, pool_size=2)
+        from app.access.audit import audit_cli
+
+        audit_cli(engine)  # changes made from the command line are the operator's
         try:
             if not create:
                 try:

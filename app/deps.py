@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -39,13 +38,11 @@ SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 
-# Declared as security schemes, so that /docs has an Authorize button for each; the
-# checks are ours (auto_error=False), so that every refusal is in the one error model.
+# Declared as a security scheme, so that /docs has an Authorize button for it (users'
+# tokens: app.access.deps); the check is ours (auto_error=False), so that every refusal is
+# in the one error model.
 station_key = HTTPBearer(
     scheme_name="StationKey", description="a station's API key", auto_error=False
-)
-admin_token = HTTPBearer(
-    scheme_name="AdminToken", description="RIVERWATCH_ADMIN_TOKEN", auto_error=False
 )
 Credentials = HTTPAuthorizationCredentials | None
 
@@ -60,18 +57,3 @@ def authenticated_station(
 
 
 StationAuthDep = Annotated[Station, Depends(authenticated_station)]
-
-
-def require_admin(
-    settings: SettingsDep, credentials: Annotated[Credentials, Depends(admin_token)]
-) -> None:
-    """The admin API's bearer token, compared in constant time."""
-    if settings.admin_token is None:
-        return
-    given = credentials.credentials.strip() if credentials is not None else ""
-    expected = settings.admin_token.get_secret_value().encode()
-    if not hmac.compare_digest(given.encode(), expected):
-        raise Unauthorized("admin endpoints need 'Authorization: Bearer <RIVERWATCH_ADMIN_TOKEN>'")
-
-
-AdminDep = Depends(require_admin)

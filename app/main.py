@@ -9,10 +9,12 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 
 from app import health, metrics
+from app.access import web as access_web
+from app.access.deps import SESSION_COOKIE
+from app.access.routes import router as access_router
 from app.catalogue.routes import router as catalogue_router
 from app.contacts.routes import router as contacts_router
 from app.dashboard.routes import router as dashboard_router
-from app.deps import AdminDep
 from app.errors import install_error_handlers
 from app.hj212.routes import admin_router as hj212_admin_router
 from app.hj212.routes import router as hj212_router
@@ -27,7 +29,7 @@ from app.stations.routes import router as stations_router
 from app.web.setup import install_web
 from core import logs
 from core.db import make_engine, make_sessionmaker
-from core.settings import Settings, get_settings
+from core.settings import Environment, Settings, get_settings
 
 API_PREFIX = "/api/v1"
 log = logging.getLogger(__name__)
@@ -47,7 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.sessionmaker = make_sessionmaker(engine)
         app.state.jobs = None
         if settings.admin_token is None:
-            log.warning("RIVERWATCH_ADMIN_TOKEN unset: the admin API is open to anyone")
+            log.warning("RIVERWATCH_ADMIN_TOKEN unset: the API is open to anyone as an admin")
         hj212 = None
         try:
             if settings.scheduler:
@@ -85,12 +87,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         limit_for=lambda path: (
             settings.max_body_bytes if path.startswith(bulk) else settings.max_json_body_bytes
         ),
+        # Open to anonymous writes only where app.access lets anyone act as admin: no
+        # admin token outside production.
         needs_credentials=lambda _method, path: (
             path.startswith(f"{API_PREFIX}/readings")
-            or (settings.admin_token is not None and path.startswith(f"{API_PREFIX}/"))
+            or (
+                path.startswith(f"{API_PREFIX}/")
+                and (settings.admin_token is not None or settings.env is Environment.PRODUCTION)
+            )
         ),
         # A batch refuses a bad item alone (its codes are checked against the catalogue).
         nul_allowed=lambda path: path.startswith(f"{API_PREFIX}/readings"),
+        session_cookie=SESSION_COOKIE,
     )
     app.add_middleware(RequestContext)
     api = APIRouter(prefix=API_PREFIX)
@@ -98,16 +106,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(stations_router)
     api.include_router(ingest_router)
     api.include_router(dashboard_router)
-    # Reads of the plan, stations and water quality are public; who is told what is not.
-    api.include_router(contacts_router, dependencies=[AdminDep])
-    api.include_router(incidents_router, dependencies=[AdminDep])
-    api.include_router(rules_router, dependencies=[AdminDep])
+    # Each operation declares the permission it needs (app.access.policy).
+    api.include_router(contacts_router)
+    api.include_router(incidents_router)
+    api.include_router(rules_router)
+    api.include_router(access_router)
     api.include_router(hj212_router)
-    api.include_router(hj212_admin_router, dependencies=[AdminDep])
+    api.include_router(hj212_admin_router)
     app.include_router(api)
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(ack_router)
+    access_web.install(app)
     install_web(app)
     document_errors(app, body_models=[BatchIn])
     return app

@@ -86,7 +86,8 @@ class RequestContext:
 
 class RequestGuard:
     """Refuses, before reading or parsing a body: NUL in the path or query, a body over
-    its route's limit, a NUL in a JSON body, and a write without credentials."""
+    its route's limit, a NUL in a JSON body, and a write with no credentials at all (no
+    bearer token, no session cookie); whether they are good is the route's to decide."""
 
     def __init__(
         self,
@@ -95,11 +96,13 @@ class RequestGuard:
         limit_for: Callable[[str], int],
         needs_credentials: Callable[[str, str], bool],
         nul_allowed: Callable[[str], bool],
+        session_cookie: str,
     ) -> None:
         self.app = app
         self.limit_for = limit_for
         self.needs_credentials = needs_credentials
         self.nul_allowed = nul_allowed
+        self.session_cookie = session_cookie.encode() + b"="
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -116,6 +119,7 @@ class RequestGuard:
         if (
             method in _BODY_METHODS
             and b"authorization" not in headers
+            and self.session_cookie not in headers.get(b"cookie", b"")
             and self.needs_credentials(method, path)
         ):
             # Before the body: an anonymous client gets 401, not a parse of its megabytes.

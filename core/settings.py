@@ -40,9 +40,19 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".riverwatch")
     timescaledb: TimescaleMode = TimescaleMode.AUTO
     secret_key: SecretStr = SecretStr(PLACEHOLDER_SECRET)
-    # Bearer token of the admin API (contacts, incidents, rules, mutes). Unset in
-    # development and tests: those endpoints are open, and `serve` says so.
+    # The bootstrap admin's bearer token (app.access): creates the first admin user, and
+    # stays as a break-glass. Unset in development and tests: the API is open to anyone as
+    # an admin, and `serve` says so.
     admin_token: SecretStr | None = None
+
+    # Access (app.access): anonymous reads of what the national platform also publishes
+    # (sections, zones, parameters, classes); off: every read needs a signed-in user.
+    public_reads: bool = True
+    session_ttl_hours: float = Field(default=12, gt=0)
+    api_token_ttl_days: float = Field(default=90, gt=0)
+    login_max_failures: int = Field(default=5, ge=1)
+    # First lockout after login_max_failures; each further failure doubles it (max a day).
+    login_lockout_s: float = Field(default=300, gt=0)
 
     host: str = "127.0.0.1"
     port: int = 8000

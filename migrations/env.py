@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy import Connection
 
 import alerts.models  # noqa: F401 - registers the alerting tables on Base.metadata
+import app.access.models  # noqa: F401 - and the access tables
 from core.models import Base
 
 target_metadata = Base.metadata

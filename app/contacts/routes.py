@@ -7,6 +7,9 @@ from fastapi import APIRouter, Body, status
 
 from alerts import contacts as service
 from alerts.models import Contact, MuteWindow
+from app.access.deps import require
+from app.access.policy import Perm, Principal
+from app.access.scope import check_section, station_sections
 from app.contacts.importer import decode_csv, import_contacts_text
 from app.contacts.schemas import (
     AssignmentOut,
@@ -29,10 +32,22 @@ from app.contacts.schemas import (
 from app.deps import SessionDep, SettingsDep
 from app.params import Id4
 from core.catalogue import get_section
-from core.errors import PayloadTooLarge
+from core.errors import NotFound, PayloadTooLarge
 from sensors.local_time import SHANGHAI
 
 router = APIRouter(tags=["contacts"])
+
+Reader = Annotated[Principal, require(Perm.CONTACTS_READ)]
+Manager = Annotated[Principal, require(Perm.CONTACTS_MANAGE)]
+MuteReader = Annotated[Principal, require(Perm.MUTES_READ)]
+MuteManager = Annotated[Principal, require(Perm.MUTES_MANAGE)]
+
+
+def _reaches(principal: Principal, contact: Contact) -> bool:
+    return principal.section_ids is None or any(
+        principal.sees(a.section_id) for a in contact.assignments
+    )
+
 
 # A roster of a few hundred people is a few kB; anything far larger is a wrong file.
 MAX_CSV_BYTES = 1 << 20
@@ -82,10 +97,13 @@ def _mute_out(mute: MuteWindow, section: str | None, station: str | None, now: d
 
 @router.get("/contacts", response_model=list[ContactOut], summary="Contacts, by id")
 def list_contacts(
-    session: SessionDep, section: str | None = None, level: Level | None = None
+    session: SessionDep,
+    principal: Reader,
+    section: str | None = None,
+    level: Level | None = None,
 ) -> list[ContactOut]:
     found = service.list_contacts(session, section_code=section, level=level)
-    return [_contact_out(c) for c in found]
+    return [_contact_out(c) for c in found if _reaches(principal, c)]
 
 
 @router.post(
@@ -94,7 +112,7 @@ def list_contacts(
     status_code=status.HTTP_201_CREATED,
     summary="Add a contact",
 )
-def create_contact(body: ContactIn, session: SessionDep) -> ContactOut:
+def create_contact(body: ContactIn, session: SessionDep, _: Manager) -> ContactOut:
     contact = service.create_contact(session, name=body.name, level=body.level, phone=body.phone)
     return _contact_out(contact)
 
@@ -109,6 +127,7 @@ def create_contact(body: ContactIn, session: SessionDep) -> ContactOut:
 def import_contacts(
     session: SessionDep,
     settings: SettingsDep,
+    _: Manager,
     body: Annotated[bytes, Body(media_type="text/csv", description=CSV_HELP)],
 ) -> ImportReportOut:
     if len(body) > MAX_CSV_BYTES:
@@ -120,8 +139,11 @@ def import_contacts(
 
 
 @router.get("/contacts/{contact_id}", response_model=ContactOut, summary="One contact")
-def get_contact(contact_id: Id4, session: SessionDep) -> ContactOut:
-    return _contact_out(service.get_contact(session, contact_id))
+def get_contact(contact_id: Id4, session: SessionDep, principal: Reader) -> ContactOut:
+    contact = service.get_contact(session, contact_id)
+    if not _reaches(principal, contact):
+        raise NotFound(f"no contact {contact_id}")
+    return _contact_out(contact)
 
 
 @router.patch(
@@ -129,7 +151,9 @@ def get_contact(contact_id: Id4, session: SessionDep) -> ContactOut:
     response_model=ContactOut,
     summary="Change a contact; active=false deactivates it",
 )
-def update_contact(contact_id: Id4, body: ContactPatch, session: SessionDep) -> ContactOut:
+def update_contact(
+    contact_id: Id4, body: ContactPatch, session: SessionDep, _: Manager
+) -> ContactOut:
     contact = service.update_contact(
         session,
         contact_id,
@@ -149,7 +173,11 @@ def update_contact(contact_id: Id4, body: ContactPatch, session: SessionDep) -> 
     summary="Add a webhook endpoint; its secret is returned this once",
 )
 def add_webhook(
-    contact_id: Id4, body: WebhookIn, session: SessionDep, settings: SettingsDep
+    contact_id: Id4,
+    body: WebhookIn,
+    session: SessionDep,
+    settings: SettingsDep,
+    _: Manager,
 ) -> WebhookCreated:
     endpoint, secret = service.add_webhook(
         session,
@@ -166,7 +194,7 @@ def add_webhook(
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Remove a webhook endpoint",
 )
-def remove_webhook(contact_id: Id4, endpoint_id: Id4, session: SessionDep) -> None:
+def remove_webhook(contact_id: Id4, endpoint_id: Id4, session: SessionDep, _: Manager) -> None:
     service.remove_webhook(session, contact_id, endpoint_id)
 
 
@@ -175,7 +203,9 @@ def remove_webhook(contact_id: Id4, endpoint_id: Id4, session: SessionDep) -> No
     response_model=AssignmentOut,
     summary="Assign a contact to a section at a tier (or move them to it)",
 )
-def assign(code: str, contact_id: Id4, body: TierIn, session: SessionDep) -> AssignmentOut:
+def assign(
+    code: str, contact_id: Id4, body: TierIn, session: SessionDep, _: Manager
+) -> AssignmentOut:
     row = service.assign(session, code, contact_id, body.tier)
     return AssignmentOut(section=code, tier=row.tier)
 
@@ -185,7 +215,7 @@ def assign(code: str, contact_id: Id4, body: TierIn, session: SessionDep) -> Ass
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Take a contact off a section",
 )
-def unassign(code: str, contact_id: Id4, session: SessionDep) -> None:
+def unassign(code: str, contact_id: Id4, session: SessionDep, _: Manager) -> None:
     service.unassign(session, code, contact_id)
 
 
@@ -194,8 +224,9 @@ def unassign(code: str, contact_id: Id4, session: SessionDep) -> None:
     response_model=SectionRoutesOut,
     summary="Who a section's alerts go to, tier by tier, and when",
 )
-def section_routes(code: str, session: SessionDep) -> SectionRoutesOut:
+def section_routes(code: str, session: SessionDep, principal: Reader) -> SectionRoutesOut:
     section = get_section(session, code, with_details=False)
+    check_section(principal, section.id, f"section {code!r}")
     delays = service.escalation_delays(session, section.id)
     by_tier: dict[int, list[RouteContact]] = {t: [] for t in delays}
     for contact, tier in service.routes_for(session, section.id):
@@ -217,16 +248,25 @@ def section_routes(code: str, session: SessionDep) -> SectionRoutesOut:
     "An empty list removes the section's escalation.",
 )
 def set_escalation(
-    code: str, body: list[EscalationStep], session: SessionDep
+    code: str, body: list[EscalationStep], session: SessionDep, _: Manager
 ) -> list[EscalationStep]:
     rows = service.set_escalation(session, code, [(s.tier, s.delay_s) for s in body])
     return [EscalationStep(tier=r.tier, delay_s=r.delay_s) for r in rows]
 
 
 @router.get("/mutes", response_model=list[MuteOut], summary="Mute windows, current and upcoming")
-def list_mutes(session: SessionDep, include_past: bool = False) -> list[MuteOut]:
+def list_mutes(
+    session: SessionDep, principal: MuteReader, include_past: bool = False
+) -> list[MuteOut]:
     now = datetime.now(UTC)
     found = service.list_mutes(session, now=now, include_past=include_past)
+    if principal.section_ids is not None:
+        of_station = station_sections(session, (m.station_id for m, _, _ in found if m.station_id))
+        found = [
+            row
+            for row in found
+            if principal.sees(row[0].section_id or of_station.get(row[0].station_id or 0))
+        ]
     return [_mute_out(m, sec, sta, now) for m, sec, sta in found]
 
 
@@ -237,7 +277,7 @@ def list_mutes(session: SessionDep, include_past: bool = False) -> list[MuteOut]
     summary="Mute a section or a station over [starts_at, ends_at)",
     description="Times without an offset are Asia/Shanghai local time.",
 )
-def create_mute(body: MuteIn, session: SessionDep) -> MuteOut:
+def create_mute(body: MuteIn, session: SessionDep, _: MuteManager) -> MuteOut:
     mute = service.create_mute(
         session,
         starts_at=body.starts_at,
@@ -252,5 +292,5 @@ def create_mute(body: MuteIn, session: SessionDep) -> MuteOut:
 @router.delete(
     "/mutes/{mute_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a mute window"
 )
-def delete_mute(mute_id: Id4, session: SessionDep) -> None:
+def delete_mute(mute_id: Id4, session: SessionDep, _: MuteManager) -> None:
     service.delete_mute(session, mute_id)

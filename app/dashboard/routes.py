@@ -6,15 +6,21 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Response
 
+from app.access.deps import require
+from app.access.policy import Perm, Principal
+from app.access.scope import check_section, visible_codes
 from app.dashboard import service, station_health
 from app.dashboard.schemas import Bucket, SectionDetailOut, SeriesKind, SeriesOut, StatusOut
 from app.dashboard.station_health import StationsHealthOut
 from app.deps import SessionDep
 from app.params import AwareMoment
 from app.stations import service as stations
+from core.errors import NotFound
 from core.models import Station
 
 router = APIRouter(tags=["dashboard"])
+
+Reader = Annotated[Principal, require(Perm.CATALOGUE_READ)]
 
 MAX_LIMIT = 10_000
 MAX_WINDOW_HOURS = 90 * 24
@@ -31,9 +37,13 @@ WithinHours = Annotated[
 _OFFSET = "ISO 8601 with a UTC offset, e.g. 2026-11-29T08:00:00+08:00 (URL-encode the +)"
 
 
-def load_station(code: str, session: SessionDep) -> Station:
-    """The station named by the path's `code`; 404 if there is none."""
-    return stations.get_station(session, code)
+def load_station(
+    code: str, session: SessionDep, principal: Annotated[Principal, require(Perm.STATIONS_READ)]
+) -> Station:
+    """The station named by the path's `code`; 404 if there is none or it is out of reach."""
+    station = stations.get_station(session, code)
+    check_section(principal, station.section_id, f"station {code!r}")
+    return station
 
 
 StationDep = Annotated[Station, Depends(load_station)]
@@ -52,14 +62,20 @@ def wants_csv(format: str | None, accept: str | None) -> bool:
     summary="Every section's latest state: items, class, target, met",
 )
 def sections_status(
-    session: SessionDep, within_hours: WithinHours = service.DEFAULT_WINDOW_HOURS
+    session: SessionDep,
+    principal: Reader,
+    within_hours: WithinHours = service.DEFAULT_WINDOW_HOURS,
 ) -> StatusOut:
     """All sections, those without readings in the window too (class 0, no items).
 
     A section's class is the single-factor class over the latest QC-good, non-backfill value
     of each evaluated item of its active stations, against this year's binding target.
     """
-    return service.sections_status(session, datetime.now(UTC), within_hours)
+    out = service.sections_status(session, datetime.now(UTC), within_hours)
+    codes = visible_codes(session, principal)
+    if codes is not None:
+        out.sections = [s for s in out.sections if s.code in codes]
+    return out
 
 
 @router.get(
@@ -69,8 +85,14 @@ def sections_status(
     responses={404: {"description": "no such section"}},
 )
 def section_status(
-    code: str, session: SessionDep, within_hours: WithinHours = service.DEFAULT_WINDOW_HOURS
+    code: str,
+    session: SessionDep,
+    principal: Reader,
+    within_hours: WithinHours = service.DEFAULT_WINDOW_HOURS,
 ) -> SectionDetailOut:
+    codes = visible_codes(session, principal)
+    if codes is not None and code not in codes:
+        raise NotFound(f"no section {code!r}")
     return service.section_detail(session, code, datetime.now(UTC), within_hours)
 
 

@@ -3,7 +3,7 @@ listing and retry through alerts.dispatcher."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -53,10 +53,13 @@ def list_incidents(
     zone: str | None = None,
     severity: int | None = None,
     rule: str | None = None,
+    section_ids: Collection[int] | None = None,
     limit: int,
     offset: int,
 ) -> list[tuple[Incident, Context]]:
     stmt = _with_context()
+    if section_ids is not None:
+        stmt = stmt.where(_SECTION_ID.in_(list(section_ids)))
     if states:
         stmt = stmt.where(Incident.state.in_([s.value for s in states]))
     if section is not None:

@@ -19,6 +19,11 @@ from alerts import incidents as lifecycle
 from alerts.incidents import State
 from alerts.models import Incident, OutboxStatus
 from alerts.vocabulary import Rule
+from app.access.audit import Actor as AuditActor
+from app.access.audit import set_actor
+from app.access.deps import require
+from app.access.policy import Perm, Principal
+from app.access.scope import check_section
 from app.deps import SessionDep, SettingsDep
 from app.incidents import queries
 from app.incidents.schemas import (
@@ -44,10 +49,20 @@ Limit = Annotated[int, Query(ge=1, le=500)]
 Offset = Annotated[PageOffset, Query()]
 MESSAGES_PER_INCIDENT = 500
 
+Reader = Annotated[Principal, require(Perm.INCIDENTS_READ)]
+Actor = Annotated[Principal, require(Perm.INCIDENTS_ACT)]
+
+
+def _in_reach(session: SessionDep, principal: Principal, incident: Incident) -> Incident:
+    where = queries.context(session, incident)
+    check_section(principal, where.section.id if where.section else None, f"incident {incident.id}")
+    return incident
+
 
 @router.get("/incidents", response_model=list[IncidentOut], summary="Incidents, newest first")
 def list_incidents(
     session: SessionDep,
+    principal: Reader,
     state: Annotated[list[State] | None, Query(description="repeat for several")] = None,
     section: Annotated[str | None, Query(description="section code, e.g. S07")] = None,
     zone: Annotated[str | None, Query(description="key zone or basin name")] = None,
@@ -63,6 +78,7 @@ def list_incidents(
         zone=zone,
         severity=severity,
         rule=rule,
+        section_ids=principal.section_ids,
         limit=limit,
         offset=offset,
     )
@@ -102,9 +118,11 @@ def _detail(session: SessionDep, incident: Incident, readings_limit: int) -> Inc
 def get_incident(
     incident_id: Id8,
     session: SessionDep,
+    principal: Reader,
     readings_limit: Annotated[int, Query(ge=0, le=5000)] = 1000,
 ) -> IncidentDetailOut:
-    return _detail(session, lifecycle.get(session, incident_id), readings_limit)
+    incident = _in_reach(session, principal, lifecycle.get(session, incident_id))
+    return _detail(session, incident, readings_limit)
 
 
 @router.post(
@@ -114,10 +132,10 @@ def get_incident(
     responses={409: {"description": "resolved already"}},
 )
 def acknowledge(
-    incident_id: Id8, session: SessionDep, body: AcknowledgeIn | None = None
+    incident_id: Id8, session: SessionDep, principal: Actor, body: AcknowledgeIn | None = None
 ) -> IncidentOut:
-    body = body or AcknowledgeIn()
-    incident = lifecycle.get(session, incident_id, lock=True)
+    body = body or AcknowledgeIn(by=principal.username)
+    incident = _in_reach(session, principal, lifecycle.get(session, incident_id, lock=True))
     lifecycle.acknowledge(session, incident, by=body.by, at=datetime.now(UTC), via="api")
     return incident_out(incident, queries.context(session, incident))
 
@@ -129,9 +147,11 @@ def acknowledge(
     "holds and `force` is not set)",
     responses={409: {"description": "resolved already, or the condition still holds"}},
 )
-def resolve(incident_id: Id8, session: SessionDep, body: ResolveIn | None = None) -> IncidentOut:
-    body = body or ResolveIn()
-    incident = lifecycle.get(session, incident_id, lock=True)
+def resolve(
+    incident_id: Id8, session: SessionDep, principal: Actor, body: ResolveIn | None = None
+) -> IncidentOut:
+    body = body or ResolveIn(by=principal.username)
+    incident = _in_reach(session, principal, lifecycle.get(session, incident_id, lock=True))
     lifecycle.resolve(
         session, incident, at=datetime.now(UTC), note=body.note, by=body.by, force=body.force
     )
@@ -145,13 +165,19 @@ def resolve(incident_id: Id8, session: SessionDep, body: ResolveIn | None = None
 )
 def list_notifications(
     session: SessionDep,
+    principal: Annotated[Principal, require(Perm.NOTIFICATIONS_READ)],
     status: Annotated[OutboxStatus | None, Query()] = None,
     incident_id: Id8 | None = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> list[NotificationOut]:
     messages = outbox.list_messages(
-        session, incident_id=incident_id, status=status, limit=limit, offset=offset
+        session,
+        incident_id=incident_id,
+        status=status,
+        limit=limit,
+        offset=offset,
+        section_ids=principal.section_ids,
     )
     return notifications_out(session, messages)
 
@@ -162,7 +188,10 @@ def list_notifications(
     summary="Messages given up on, newest first",
 )
 def list_dead_letters(
-    session: SessionDep, limit: Limit = 50, offset: Offset = 0
+    session: SessionDep,
+    _: Annotated[Principal, require(Perm.DEAD_LETTERS)],
+    limit: Limit = 50,
+    offset: Offset = 0,
 ) -> list[NotificationOut]:
     return notifications_out(session, outbox.list_dead(session, limit=limit, offset=offset))
 
@@ -173,7 +202,9 @@ def list_dead_letters(
     summary="Send a dead message again, now (409 unless it is dead)",
     responses={409: {"description": "the message is not dead"}},
 )
-def retry_dead_letter(message_id: Id8, session: SessionDep) -> NotificationOut:
+def retry_dead_letter(
+    message_id: Id8, session: SessionDep, _: Annotated[Principal, require(Perm.DEAD_LETTERS)]
+) -> NotificationOut:
     return notifications_out(session, [outbox.retry_dead(session, message_id)])[0]
 
 
@@ -281,5 +312,6 @@ def ack(token: str, session: SessionDep, settings: SettingsDep) -> HTMLResponse:
     if claim.contact_id is not None:
         name = queries.contact_name(session, claim.contact_id)
         by = f"contact {name}" if name else f"contact #{claim.contact_id}"
+    set_actor(session, AuditActor(by, "ack-link"))
     lifecycle.acknowledge(session, incident, by=by, at=datetime.now(UTC), via="link")
     return _page(200, "已确认 / Acknowledged", _summary(session, incident), by)

@@ -6,6 +6,8 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, Strict
 
 from alerts import rule_settings
+from app.access.deps import require
+from app.access.policy import Perm, Principal
 from app.deps import SessionDep
 from app.params import Flag, Seconds
 
@@ -39,11 +41,18 @@ router = APIRouter(tags=["rules"])
 
 
 @router.get("/rules", response_model=list[RuleOut], summary="The alert rules' configuration")
-def list_rules(session: SessionDep) -> list[RuleOut]:
+def list_rules(
+    session: SessionDep, _: Annotated[Principal, require(Perm.RULES_READ)]
+) -> list[RuleOut]:
     return [RuleOut.model_validate(r) for r in rule_settings.list_rules(session)]
 
 
 @router.patch("/rules/{code}", response_model=RuleOut, summary="Change a rule's configuration")
-def update_rule(code: str, patch: RulePatch, session: SessionDep) -> RuleOut:
+def update_rule(
+    code: str,
+    patch: RulePatch,
+    session: SessionDep,
+    _: Annotated[Principal, require(Perm.RULES_MANAGE)],
+) -> RuleOut:
     changes = patch.model_dump(exclude_unset=True, exclude_none=True)
     return RuleOut.model_validate(rule_settings.update_rule(session, code, changes))

@@ -1,13 +1,20 @@
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter
 
+from app.access.deps import require
+from app.access.policy import Perm, Principal
+from app.access.scope import check_section
 from app.deps import SessionDep
 from app.stations import service
 from app.stations.schemas import StationOut
 from core.models import Station
 
 router = APIRouter(tags=["stations"])
+
+Reader = Annotated[Principal, require(Perm.STATIONS_READ)]
 
 
 def _out(station: Station) -> StationOut:
@@ -24,10 +31,16 @@ def _out(station: Station) -> StationOut:
 
 
 @router.get("/stations", response_model=list[StationOut], summary="Registered stations")
-def list_stations(session: SessionDep, section: str | None = None) -> list[StationOut]:
-    return [_out(s) for s in service.list_stations(session, section)]
+def list_stations(
+    session: SessionDep, principal: Reader, section: str | None = None
+) -> list[StationOut]:
+    return [
+        _out(s) for s in service.list_stations(session, section) if principal.sees(s.section_id)
+    ]
 
 
 @router.get("/stations/{code}", response_model=StationOut, summary="One station")
-def get_station(code: str, session: SessionDep) -> StationOut:
-    return _out(service.get_station(session, code))
+def get_station(code: str, session: SessionDep, principal: Reader) -> StationOut:
+    station = service.get_station(session, code)
+    check_section(principal, station.section_id, f"station {code!r}")
+    return _out(station)
