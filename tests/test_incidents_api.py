@@ -198,7 +198,7 @@ def test_acknowledge_and_resolve_need_no_body(client: httpx.Client, seeded: Sess
     incident = open_incident(seeded, "S07")
     answer = client.post(f"{API}/incidents/{incident.id}/acknowledge")
     assert answer.status_code == 200, answer.text
-    assert answer.json()["acknowledged_by"] == "api"
+    assert answer.json()["acknowledged_by"] == "open-api"  # the caller, when not named
     cleared = open_incident(seeded, "S08")
     cleared.clear_since = datetime.now(UTC)
     seeded.commit()

@@ -24,6 +24,7 @@ from app.access.schemas import (
 )
 from app.access.scope import visible_codes
 from app.deps import SessionDep, SettingsDep
+from app.params import Id4
 from core.errors import BadRequest
 from core.settings import Settings
 
@@ -60,7 +61,7 @@ def add_user(body: UserIn, _: Admin, session: SessionDep) -> UserOut:
 
 
 @router.get("/users/{user_id}", response_model=UserOut, summary="One user")
-def get_user(user_id: int, _: Admin, session: SessionDep) -> UserOut:
+def get_user(user_id: Id4, _: Admin, session: SessionDep) -> UserOut:
     return UserOut.of(service.get_user(session, user_id))
 
 
@@ -70,7 +71,7 @@ def get_user(user_id: int, _: Admin, session: SessionDep) -> UserOut:
     summary="Change a user's role, zones or contact; active=false disables (ends sessions "
     "and revokes tokens)",
 )
-def update_user(user_id: int, body: UserPatch, _: Admin, session: SessionDep) -> UserOut:
+def update_user(user_id: Id4, body: UserPatch, _: Admin, session: SessionDep) -> UserOut:
     user = service.get_user(session, user_id)
     if body.role is not None or body.zones is not None or body.contact_id is not None:
         role = body.role or Role(user.role)
@@ -89,7 +90,7 @@ def update_user(user_id: int, body: UserPatch, _: Admin, session: SessionDep) ->
     response_model=PasswordOut,
     summary="Set or generate a password; unlocks the user and ends their sessions",
 )
-def reset_password(user_id: int, body: PasswordIn, _: Admin, session: SessionDep) -> PasswordOut:
+def reset_password(user_id: Id4, body: PasswordIn, _: Admin, session: SessionDep) -> PasswordOut:
     user = service.get_user(session, user_id)
     return PasswordOut(password=service.reset_password(session, user, body.password))
 
@@ -99,7 +100,7 @@ def _ttl(body: TokenIn, settings: Settings) -> timedelta:
 
 
 @router.get("/users/{user_id}/tokens", response_model=list[TokenOut], summary="A user's tokens")
-def user_tokens(user_id: int, _: Admin, session: SessionDep) -> list[TokenOut]:
+def user_tokens(user_id: Id4, _: Admin, session: SessionDep) -> list[TokenOut]:
     service.get_user(session, user_id)
     return [TokenOut.of(t) for t in service.list_tokens(session, user_id)]
 
@@ -111,7 +112,7 @@ def user_tokens(user_id: int, _: Admin, session: SessionDep) -> list[TokenOut]:
     summary="Issue a token for a user (e.g. an integration's); shown this once",
 )
 def issue_token(
-    user_id: int, body: TokenIn, _: Admin, session: SessionDep, settings: SettingsDep
+    user_id: Id4, body: TokenIn, _: Admin, session: SessionDep, settings: SettingsDep
 ) -> TokenCreated:
     user = service.get_user(session, user_id)
     row, token = service.create_token(
@@ -152,7 +153,7 @@ def create_token(
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Revoke a token: one's own, or anyone's for an admin",
 )
-def revoke_token(token_id: int, principal: Owner, session: SessionDep) -> None:
+def revoke_token(token_id: Id4, principal: Owner, session: SessionDep) -> None:
     owner = None if principal.can(Perm.USERS_MANAGE) else _own_user_id(principal)
     service.revoke_token(session, token_id, now=datetime.now(UTC), owner=owner)
 

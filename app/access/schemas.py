@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.access.models import ApiToken, User
 from app.access.policy import Principal, Role
+from app.params import Flag, Id4
 
 
 class UserIn(BaseModel):
@@ -17,7 +18,7 @@ class UserIn(BaseModel):
     display_name: str = Field(default="", max_length=128)
     password: str | None = Field(default=None, max_length=256, description="none: tokens only")
     zones: list[str] = Field(default=[], max_length=20, description="zone officers: zone names")
-    contact_id: int | None = Field(default=None, description="river chiefs: their contact")
+    contact_id: Id4 | None = Field(default=None, description="river chiefs: their contact")
 
 
 class UserPatch(BaseModel):
@@ -25,8 +26,8 @@ class UserPatch(BaseModel):
 
     role: Role | None = None
     zones: list[str] | None = Field(default=None, max_length=20)
-    contact_id: int | None = None
-    active: bool | None = None
+    contact_id: Id4 | None = None
+    active: Flag | None = None
 
 
 class PasswordIn(BaseModel):

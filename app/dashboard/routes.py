@@ -173,5 +173,13 @@ def station_readings(
     response_model=StationsHealthOut,
     summary="Every station's health: last reading, silent or not, QC flags of the last day",
 )
-def stations_status(session: SessionDep, section: str | None = None) -> StationsHealthOut:
-    return station_health.stations_health(session, datetime.now(UTC), section)
+def stations_status(
+    session: SessionDep,
+    principal: Annotated[Principal, require(Perm.STATIONS_READ)],
+    section: str | None = None,
+) -> StationsHealthOut:
+    health = station_health.stations_health(session, datetime.now(UTC), section)
+    visible = visible_codes(session, principal)
+    if visible is not None:
+        health.stations = [s for s in health.stations if s.section in visible]
+    return health

@@ -65,7 +65,9 @@ def test_acknowledgement_and_resolution_are_audited(
     assert http.post(
         f"{API}/incidents/{iid}/acknowledge", json={"by": "z"}, headers=auth
     ).is_success
-    assert http.post(f"{API}/incidents/{iid}/resolve", json={"note": "ok"}, headers=auth).is_success
+    assert http.post(
+        f"{API}/incidents/{iid}/resolve", json={"note": "ok", "force": True}, headers=auth
+    ).is_success
     acked, resolved = entries(session, "incident", str(iid))
     assert acked.actor == resolved.actor == "u-zone_officer"
     assert acked.before is not None

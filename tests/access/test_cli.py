@@ -38,7 +38,7 @@ def test_user_commands(cli_env: dict[str, str]) -> None:
     assert "chen\tanalyst\t-\t-\tdisabled" in run(cli_env, "user", "list").stdout
 
     missing = run(cli_env, "user", "disable", "nobody")
-    assert missing.returncode == 1
+    assert missing.returncode == 3  # refused: no such user
     assert "no user 'nobody'" in missing.stderr
 
     # Changes from the command line are the operator's in the audit log.

@@ -41,6 +41,12 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/stations"): SIGNED_IN,
     ("GET", "/api/v1/stations/{code}"): SIGNED_IN,
     ("GET", "/api/v1/stations/{code}/readings"): SIGNED_IN,
+    ("GET", "/api/v1/status/stations"): SIGNED_IN,
+    ("GET", "/api/v1/hj212/links"): SIGNED_IN,
+    ("GET", "/api/v1/stations/{code}/hj212"): SIGNED_IN,
+    ("GET", "/api/v1/hj212/commands"): frozenset({ADMIN, OPS}),
+    ("POST", "/api/v1/stations/{code}/hj212/commands"): frozenset({ADMIN, OPS}),
+    ("GET", "/api/v1/stations/{code}/hj212/commands"): frozenset({ADMIN, OPS}),
     ("POST", "/api/v1/readings"): STATION_KEY,
     ("GET", "/api/v1/contacts"): STAFF,
     ("POST", "/api/v1/contacts"): ONLY_ADMIN,
@@ -85,6 +91,7 @@ SCOPED_OBJECT = {
     ("GET", "/api/v1/status/sections/{code}"),
     ("GET", "/api/v1/stations/{code}"),
     ("GET", "/api/v1/stations/{code}/readings"),
+    ("GET", "/api/v1/stations/{code}/hj212"),
     ("GET", "/api/v1/contacts/{contact_id}"),
     ("GET", "/api/v1/sections/{code}/routes"),
     ("GET", "/api/v1/incidents/{incident_id}"),
@@ -93,7 +100,8 @@ SCOPED_OBJECT = {
 }
 BODIES: dict[str, Any] = {
     "/api/v1/incidents/{incident_id}/acknowledge": {"by": "matrix"},
-    "/api/v1/incidents/{incident_id}/resolve": {"note": "matrix"},
+    "/api/v1/incidents/{incident_id}/resolve": {"note": "matrix", "force": True},
+    "/api/v1/stations/{code}/hj212/commands": {"cn": "1012"},
 }
 
 
