@@ -64,7 +64,8 @@ def document_errors(app: FastAPI, body_models: Sequence[type[BaseModel]] = ()) -
                 if "{" in path or filters & _RESOURCE_FILTERS:
                     codes.add("404")
                 if method in _BODY_METHODS:
-                    codes |= {"409", "413"}
+                    # A body may name what does not exist (a section, a contact, a zone).
+                    codes |= {"404", "409", "413"}
                 responses = operation.setdefault("responses", {})
                 codes |= {code for code in responses if code[0] in "45"}
                 for code in sorted(codes):
