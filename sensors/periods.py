@@ -130,17 +130,44 @@ def period_means(
     cell = row_idx * n_items + item_idx
     sums = np.bincount(cell, weights=v, minlength=n_rows * n_items).reshape(n_rows, n_items)
     counts = np.bincount(cell, minlength=n_rows * n_items).reshape(n_rows, n_items)
-    with np.errstate(invalid="ignore"):
-        means = _significant(sums / counts)  # 0/0: NaN, no value in the period
+    return means_from_sums(
+        period,
+        sec_ids[row_ids // max(day_ids.size, 1)],
+        day_ids[row_ids % max(day_ids.size, 1)].astype("datetime64[D]"),
+        {str(c): sums[:, j] for j, c in enumerate(item_codes)},
+        {str(c): counts[:, j] for j, c in enumerate(item_codes)},
+    )
 
+
+def means_from_sums(
+    period: Period,
+    section: npt.ArrayLike,
+    starts: npt.ArrayLike,
+    sums: Mapping[str, npt.ArrayLike],
+    counts: Mapping[str, npt.ArrayLike],
+) -> PeriodMeans:
+    """PeriodMeans from per-row sums and counts of the values (below detection already
+    halved): what period_means() computes from readings, from roll-ups instead.
+
+    Rows must be sorted by section then period start. Whatever gives the sums, the mean
+    is computed here, the one way.
+    """
+    means: dict[str, FloatArray] = {}
+    n: dict[str, Int64Array] = {}
+    for code in sums:
+        get(code)
+        total = np.asarray(sums[code], dtype=np.float64)
+        count = np.asarray(counts[code], dtype=np.int64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+        means[code] = _significant(mean)  # no count: NaN, no value in the period
+        n[code] = count
     return PeriodMeans(
         period=period,
-        section=sec_ids[row_ids // max(day_ids.size, 1)],
-        period_start=day_ids[row_ids % max(day_ids.size, 1)].astype("datetime64[D]"),
-        means=MappingProxyType({str(c): means[:, j] for j, c in enumerate(item_codes)}),
-        counts=MappingProxyType(
-            {str(c): counts[:, j].astype(np.int64) for j, c in enumerate(item_codes)}
-        ),
+        section=np.asarray(section).reshape(-1),
+        period_start=np.asarray(starts, dtype="datetime64[D]").reshape(-1),
+        means=MappingProxyType(means),
+        counts=MappingProxyType(n),
     )
 
 
