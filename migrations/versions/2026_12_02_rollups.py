@@ -1,0 +1,189 @@
+"""rollups: hourly and daily count and sum of QC-good values per series, for reports
+
+Schema `rollups`, the same two relations either way, so reports read one SQL:
+- readings a hypertable and TimescaleDB's community licence: continuous aggregates with
+  real-time aggregation (the daily one built on the hourly one), refreshed by a policy and by
+  app.reports.rollups.refresh (late and revised data are TimescaleDB invalidations);
+- otherwise (plain PostgreSQL, or TimescaleDB's Apache-2 build, which has no continuous
+  aggregates): tables kept by statement-level triggers on readings, which add each
+  statement's inserted rows and subtract the rows it replaced or deleted, in the same
+  transaction. A retention delete sets riverwatch.keep_rollups = on to keep them.
+
+Columns: station_id, parameter_id, bucket (hour, or Asia/Shanghai day, start instant),
+n_all (readings received), n (QC-good readings), total (sum of QC-good values, below
+detection at half the value). The schema is outside the models' metadata on purpose.
+
+Revision ID: 0007_rollups
+Revises: 0004_outbox_cancelled
+Create Date: 2026-12-02
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0007_rollups"
+down_revision: str | None = "0004_outbox_cancelled"
+branch_labels: Sequence[str] | None = None
+depends_on: Sequence[str] | None = None
+
+GOOD = "qc_flag = 1"  # sensors.qc.QCFlag.GOOD, as the evaluator and dashboard count
+COUNTED = "CASE WHEN below_detection THEN value / 2 ELSE value END"
+# An hour is the same in UTC and Shanghai (a whole-hour offset); a day is Shanghai's.
+HOUR = "date_trunc('hour', time, 'UTC')"
+DAY = "date_trunc('day', time, 'Asia/Shanghai')"
+
+
+def _cagg_capable() -> bool:
+    """readings is a hypertable and the extension's licence has continuous aggregates
+    (the Apache-2 build has not: there the trigger tables serve, on the hypertable)."""
+    return bool(
+        op.get_bind()
+        .execute(
+            sa.text(
+                "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')"
+                " AND coalesce(current_setting('timescaledb.license', true), '') = 'timescale'"
+            )
+        )
+        .scalar_one()
+    ) and bool(
+        op.get_bind()
+        .execute(
+            sa.text(
+                "SELECT EXISTS (SELECT 1 FROM timescaledb_information.hypertables"
+                " WHERE hypertable_name = 'readings')"
+            )
+        )
+        .scalar_one()
+    )
+
+
+def _continuous_aggregates() -> None:
+    op.execute(
+        f"""
+        CREATE MATERIALIZED VIEW rollups.readings_hourly
+        WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
+        SELECT station_id, parameter_id, time_bucket(INTERVAL '1 hour', time) AS bucket,
+               count(*) AS n_all,
+               count(*) FILTER (WHERE {GOOD}) AS n,
+               coalesce(sum({COUNTED}) FILTER (WHERE {GOOD}), 0) AS total
+        FROM readings
+        GROUP BY station_id, parameter_id, time_bucket(INTERVAL '1 hour', time)
+        WITH NO DATA
+        """
+    )
+    op.execute(
+        """
+        CREATE MATERIALIZED VIEW rollups.readings_daily
+        WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
+        SELECT station_id, parameter_id,
+               time_bucket(INTERVAL '1 day', bucket, 'Asia/Shanghai') AS bucket,
+               sum(n_all)::bigint AS n_all, sum(n)::bigint AS n, sum(total) AS total
+        FROM rollups.readings_hourly
+        GROUP BY station_id, parameter_id, time_bucket(INTERVAL '1 day', bucket, 'Asia/Shanghai')
+        WITH NO DATA
+        """
+    )
+    # Background refreshes of everything (start NULL: late and revised data of any age)
+    # up to the current bucket, which real-time aggregation answers from readings.
+    op.execute(
+        "SELECT add_continuous_aggregate_policy('rollups.readings_hourly', NULL,"
+        " INTERVAL '1 hour', INTERVAL '5 minutes')"
+    )
+    op.execute(
+        "SELECT add_continuous_aggregate_policy('rollups.readings_daily', NULL,"
+        " INTERVAL '1 day', INTERVAL '15 minutes')"
+    )
+
+
+def _upsert(name: str, bucket: str) -> str:
+    return f"""
+        INSERT INTO rollups.{name} AS t (station_id, parameter_id, bucket, n_all, n, total)
+        SELECT station_id, parameter_id, {bucket}, sum(s),
+               coalesce(sum(s) FILTER (WHERE {GOOD}), 0),
+               coalesce(sum(s * {COUNTED}) FILTER (WHERE {GOOD}), 0)
+        FROM delta GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+        ON CONFLICT (station_id, parameter_id, bucket) DO UPDATE SET
+            n_all = t.n_all + excluded.n_all, n = t.n + excluded.n,
+            total = t.total + excluded.total"""
+
+
+def _delta(sources: Sequence[tuple[str, int]]) -> str:
+    """One statement adding the rows of `sources` (sign +1) and subtracting (sign -1)."""
+    rows = " UNION ALL ".join(
+        f"SELECT station_id, parameter_id, time, qc_flag, below_detection, value, {sign} AS s"
+        f" FROM {table}"
+        for table, sign in sources
+    )
+    hourly = _upsert("readings_hourly", HOUR)
+    # Rows sorted by key in both upserts: concurrent ingests lock them in one order.
+    return f"WITH delta AS ({rows}), hourly AS ({hourly}) {_upsert('readings_daily', DAY)}"
+
+
+def _trigger_tables() -> None:
+    for name in ("readings_hourly", "readings_daily"):
+        op.execute(
+            f"""
+            CREATE TABLE rollups.{name} (
+                station_id integer NOT NULL REFERENCES stations (id) ON DELETE CASCADE,
+                parameter_id smallint NOT NULL,
+                bucket timestamptz NOT NULL,
+                n_all bigint NOT NULL,
+                n bigint NOT NULL,
+                total double precision NOT NULL,
+                PRIMARY KEY (station_id, parameter_id, bucket)
+            )
+            """
+        )
+        op.execute(f"CREATE INDEX ON rollups.{name} (bucket)")
+    cases = {
+        "INSERT": [("new_rows", 1)],
+        "UPDATE": [("new_rows", 1), ("old_rows", -1)],
+        "DELETE": [("old_rows", -1)],
+    }
+    for event, sources in cases.items():
+        keep = (
+            "IF current_setting('riverwatch.keep_rollups', true) = 'on' THEN RETURN NULL; END IF;"
+            if event == "DELETE"
+            else ""
+        )
+        op.execute(
+            f"""
+            CREATE FUNCTION rollups.on_{event.lower()}() RETURNS trigger
+            LANGUAGE plpgsql AS $fn$
+            BEGIN
+                {keep}
+                {_delta(sources)};
+                RETURN NULL;
+            END
+            $fn$
+            """
+        )
+        referencing = " ".join(
+            f"{'NEW' if t == 'new_rows' else 'OLD'} TABLE AS {t}" for t, _ in sources
+        )
+        op.execute(
+            f"CREATE TRIGGER rollups_{event.lower()} AFTER {event} ON readings"
+            f" REFERENCING {referencing} FOR EACH STATEMENT"
+            f" EXECUTE FUNCTION rollups.on_{event.lower()}()"
+        )
+    # What is stored already.
+    op.execute(_delta([("readings", 1)]))
+
+
+def upgrade() -> None:
+    op.execute("CREATE SCHEMA rollups")
+    if _cagg_capable():
+        _continuous_aggregates()
+    else:
+        _trigger_tables()
+
+
+def downgrade() -> None:
+    for event in ("insert", "update", "delete"):
+        op.execute(f"DROP TRIGGER IF EXISTS rollups_{event} ON readings")
+    if _cagg_capable():
+        op.execute("DROP MATERIALIZED VIEW IF EXISTS rollups.readings_daily")
+        op.execute("DROP MATERIALIZED VIEW IF EXISTS rollups.readings_hourly")
+    op.execute("DROP SCHEMA rollups CASCADE")
