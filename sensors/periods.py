@@ -80,7 +80,7 @@ def period_start(times: npt.ArrayLike, period: Period) -> DayArray:
 class PeriodMeans:
     """Means per (section, period) row, sorted by section then period start."""
 
-    period: Period
+    period: str  # a Period, or a report's own name for its bins
     section: npt.NDArray[np.generic]  # section id of each row
     period_start: DayArray  # Shanghai date the period starts on; str() gives YYYY-MM-DD
     means: Mapping[str, FloatArray]  # per item given; NaN: no value in the period
@@ -140,7 +140,7 @@ def period_means(
 
 
 def means_from_sums(
-    period: Period,
+    period: str,
     section: npt.ArrayLike,
     starts: npt.ArrayLike,
     sums: Mapping[str, npt.ArrayLike],
@@ -218,6 +218,7 @@ def evaluate_periods(
     waterbody: Waterbody | str | Mapping[Hashable, Waterbody | str] = Waterbody.RIVER,
     targets: int | Mapping[Hashable, int] | None = None,
     precisions: Precisions | None = None,
+    main_pollutants_against: Literal["III", "target"] = "III",
 ) -> PeriodEvaluation:
     """The single-factor class of each (section, period) mean, with targets and multiples.
 
@@ -236,7 +237,13 @@ def evaluate_periods(
         target = _per_section(means.section, targets, 0).astype(np.int64)
     else:
         target = targets
-    evaluation = evaluate(values, waterbody=lake, target=target, precisions=precisions)
+    evaluation = evaluate(
+        values,
+        waterbody=lake,
+        target=target,
+        precisions=precisions,
+        main_pollutants_against=main_pollutants_against,
+    )
     return PeriodEvaluation(means, evaluation)
 
 
