@@ -18,6 +18,7 @@ from app.incidents.routes import ack_router
 from app.incidents.routes import router as incidents_router
 from app.ingest.routes import router as ingest_router
 from app.limits import BodyLimit
+from app.reports.routes import router as reports_router
 from app.rules.routes import router as rules_router
 from app.stations.routes import router as stations_router
 from core.db import make_engine, make_sessionmaker
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(stations_router)
     api.include_router(ingest_router)
     api.include_router(dashboard_router)
+    api.include_router(reports_router)
     # Reads of the plan, stations and water quality are public; who is told what is not.
     api.include_router(contacts_router, dependencies=[AdminDep])
     api.include_router(incidents_router, dependencies=[AdminDep])

@@ -1,0 +1,68 @@
+"""GET /reports/…: the plan's scoreboard, section and zone evaluations, as JSON, CSV or XLSX."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Response
+
+from app.deps import SessionDep
+from app.reports import render, scoreboard, service
+from app.reports.schemas import ReportOut
+from app.reports.tables import Report
+from sensors.period_names import HELP
+
+router = APIRouter(prefix="/reports", tags=["reports"])
+
+PeriodQuery = Annotated[str, Query(max_length=64, description=HELP + " (Beijing time)")]
+FormatQuery = Annotated[
+    Literal["json", "csv", "xlsx", "zip"],
+    Query(description="json; csv (one table, see `table`); xlsx (a sheet per table); zip (CSVs)"),
+]
+TableQuery = Annotated[str | None, Query(max_length=64, description="csv: which table")]
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "model": ReportOut,
+        "content": {media: {} for media in render.MEDIA_TYPES.values()},
+    }
+}
+
+
+def _respond(report: Report, fmt: str, table: str | None) -> Response:
+    body, media_type, filename = render.render(report, fmt, table)
+    headers = {} if fmt == "json" else {"Content-Disposition": f'attachment; filename="{filename}"'}
+    return Response(body, media_type=media_type, headers=headers)
+
+
+@router.get("/sections", responses=RESPONSES, summary="Every section evaluated for a period")
+def sections(
+    session: SessionDep,
+    period: PeriodQuery,
+    by: Annotated[
+        Literal["period", "month"], Query(description="one row per section, or per month")
+    ] = "period",
+    format: FormatQuery = "json",
+    table: TableQuery = None,
+) -> Response:
+    report = service.sections_report(session, service.period_of(period), by=by)
+    return _respond(report, format, table)
+
+
+@router.get(
+    "/plan", responses=RESPONSES, summary="The plan's scoreboard for a year, quarter or ytd"
+)
+def plan(
+    session: SessionDep, period: PeriodQuery, format: FormatQuery = "json", table: TableQuery = None
+) -> Response:
+    report = scoreboard.plan_report(session, service.period_of(period))
+    return _respond(report, format, table)
+
+
+@router.get(
+    "/zones", responses=RESPONSES, summary="Zones and the whole plan: class shares or mean class"
+)
+def zones(
+    session: SessionDep, period: PeriodQuery, format: FormatQuery = "json", table: TableQuery = None
+) -> Response:
+    report = scoreboard.zone_report(session, service.period_of(period))
+    return _respond(report, format, table)
