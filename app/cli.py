@@ -21,6 +21,7 @@ from alerts import rule_settings
 from app import migrate
 from app.contacts.cli import contacts_cli, mute_cli
 from app.ingest.importer import import_file
+from app.reports.cli import report_cli
 from app.stations import service as stations
 from core import catalogue
 from core.db import embedded_postgres, make_engine, make_sessionmaker
@@ -41,6 +42,7 @@ cli.add_typer(station_cli, name="station")
 cli.add_typer(contacts_cli, name="contact")
 cli.add_typer(mute_cli, name="mute")
 cli.add_typer(rule_cli, name="rule")
+cli.add_typer(report_cli, name="report")
 
 
 @contextlib.contextmanager

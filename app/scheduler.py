@@ -98,6 +98,9 @@ class Jobs:
             self._digest, CronTrigger(hour=8, minute=0), id="digest", coalesce=True
         )
         self.evaluate.scheduler = self.dispatch.scheduler = self.scheduler
+        from app.reports.jobs import add_jobs  # quarterly report, roll-ups, retention
+
+        add_jobs(self.scheduler, settings, sessions)
 
     def start(self) -> None:
         self.scheduler.start()

@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     # A message still undelivered this long after it was written goes to the dead letters.
     retry_max_age_hours: float = Field(default=24, gt=0)
     webhook_timeout_s: float = Field(default=10, gt=0)
+    # Raw readings older than this many days are deleted daily, their roll-ups kept (None: off).
+    raw_retention_days: int | None = Field(default=None, ge=30)
     scheduler: bool = True  # run the scheduler in `serve` (off for API-only replicas)
 
     @model_validator(mode="after")

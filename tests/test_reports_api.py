@@ -107,7 +107,11 @@ def test_plan_scoreboard_every_kpi(client: httpx.Client, quarter: Session) -> No
 def test_the_goal_of_a_later_year_is_the_plans_last(client: httpx.Client, quarter: Session) -> None:
     # Same shares judged against 2022's stretch goal of 93 %: 90 % misses it.
     quarter.execute(
-        text("UPDATE readings SET time = time + interval '1 year' WHERE time > '2021-01-01'")
+        text(
+            "INSERT INTO readings (station_id, parameter_id, time, value, qc_flag)"
+            " SELECT station_id, parameter_id, time + interval '1 year', value, qc_flag"
+            " FROM readings WHERE time > '2021-01-01'"
+        )
     )
     (summary,) = rows(get(client, "plan", period="2022").json(), "scoreboard")
     assert (summary["goal"], summary["goal_met"]) == (0.93, False)

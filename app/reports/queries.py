@@ -45,6 +45,7 @@ class SectionInfo:
 @dataclass(frozen=True, slots=True)
 class StationInfo:
     id: int
+    code: str
     section_id: int
     interval_s: int
     active: bool
@@ -78,9 +79,15 @@ def _section(s: Section) -> SectionInfo:
 
 def stations(session: Session) -> list[StationInfo]:
     rows = session.execute(
-        select(Station.id, Station.section_id, Station.reporting_interval_s, Station.active)
+        select(
+            Station.id,
+            Station.code,
+            Station.section_id,
+            Station.reporting_interval_s,
+            Station.active,
+        )
     ).all()
-    return [StationInfo(int(a), int(b), int(c), bool(d)) for a, b, c, d in rows]
+    return [StationInfo(int(a), str(b), int(c), int(d), bool(e)) for a, b, c, d, e in rows]
 
 
 _INCIDENTS = text(

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
+from sqlalchemy import func, select
 
 from app.deps import SessionDep
 from app.reports import render, scoreboard, service
-from app.reports.schemas import ReportOut
+from app.reports.build import build
+from app.reports.schemas import ReportOut, StoredReportOut
 from app.reports.tables import Report
+from core.errors import NotFound
+from core.models import StoredReport
 from sensors.period_names import HELP
 
 router = APIRouter(prefix="/reports", tags=["reports"])
@@ -66,3 +70,59 @@ def zones(
 ) -> Response:
     report = scoreboard.zone_report(session, service.period_of(period))
     return _respond(report, format, table)
+
+
+@router.get(
+    "/quarterly",
+    responses=RESPONSES,
+    summary="The quarterly report: scoreboard, sections, incidents, data capture",
+)
+def quarterly(
+    session: SessionDep, period: PeriodQuery, format: FormatQuery = "json", table: TableQuery = None
+) -> Response:
+    return _respond(build(session, "quarterly", period), format, table)
+
+
+@router.get("/stored", response_model=list[StoredReportOut], summary="Reports kept for download")
+def stored(session: SessionDep) -> list[StoredReportOut]:
+    rows = session.execute(
+        select(
+            StoredReport.id,
+            StoredReport.kind,
+            StoredReport.period,
+            StoredReport.created_at,
+            func.length(StoredReport.xlsx),
+            func.length(StoredReport.csv_zip),
+        ).order_by(StoredReport.created_at.desc())
+    ).all()
+    return [
+        StoredReportOut(
+            id=i,
+            kind=k,
+            period=p,
+            created_at=c,
+            xlsx_bytes=x,
+            zip_bytes=z,
+            xlsx_url=f"/api/v1/reports/stored/{i}?format=xlsx",
+            zip_url=f"/api/v1/reports/stored/{i}?format=zip",
+        )
+        for i, k, p, c, x, z in rows
+    ]
+
+
+@router.get("/stored/{report_id}", summary="A kept report's file")
+def stored_file(
+    session: SessionDep,
+    report_id: Annotated[int, Path(ge=1, le=2**62)],
+    format: Annotated[Literal["xlsx", "zip"], Query()] = "xlsx",
+) -> Response:
+    kept = session.get(StoredReport, report_id)
+    if kept is None:
+        raise NotFound(f"no stored report {report_id}")
+    body = kept.xlsx if format == "xlsx" else kept.csv_zip
+    name = f"riverwatch_{kept.kind}_{kept.period}.{format}".replace("..", "_to_")
+    return Response(
+        body,
+        media_type=render.MEDIA_TYPES[format],
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )

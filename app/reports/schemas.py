@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel
@@ -26,3 +27,14 @@ class ReportOut(BaseModel):
     period: dict[str, Any]
     notes: list[str]
     tables: list[TableOut]
+
+
+class StoredReportOut(BaseModel):
+    id: int
+    kind: str
+    period: str
+    created_at: datetime
+    xlsx_bytes: int
+    zip_bytes: int
+    xlsx_url: str
+    zip_url: str

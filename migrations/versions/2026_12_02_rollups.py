@@ -1,4 +1,4 @@
-"""rollups: hourly and daily count and sum of QC-good values per series, for reports
+"""rollups: stored reports; hourly and daily count and sum of QC-good values per series, for reports
 
 Schema `rollups`, the same two relations either way, so reports read one SQL:
 - readings a hypertable and TimescaleDB's community licence: continuous aggregates with
@@ -173,6 +173,18 @@ def _trigger_tables() -> None:
 
 
 def upgrade() -> None:
+    op.create_table(
+        "stored_reports",
+        sa.Column("id", sa.BigInteger(), sa.Identity(), primary_key=True),
+        sa.Column("kind", sa.String(16), nullable=False),
+        sa.Column("period", sa.String(64), nullable=False),
+        sa.Column(
+            "created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
+        sa.Column("xlsx", sa.LargeBinary(), nullable=False),
+        sa.Column("csv_zip", sa.LargeBinary(), nullable=False),
+        sa.UniqueConstraint("kind", "period", name=op.f("uq_stored_reports_kind")),
+    )
     op.execute("CREATE SCHEMA rollups")
     if _cagg_capable():
         _continuous_aggregates()
@@ -187,3 +199,4 @@ def downgrade() -> None:
         op.execute("DROP MATERIALIZED VIEW IF EXISTS rollups.readings_daily")
         op.execute("DROP MATERIALIZED VIEW IF EXISTS rollups.readings_hourly")
     op.execute("DROP SCHEMA rollups CASCADE")
+    op.drop_table("stored_reports")
