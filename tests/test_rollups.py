@@ -39,8 +39,8 @@ def insert(
     )
 
 
-def same(session: Session) -> rollups.Sums:
-    got, raw = rollups.sums(session, EDGES), rollups.sums(session, EDGES, raw=True)
+def same(session: Session, edges: list[datetime] = EDGES) -> rollups.Sums:
+    got, raw = rollups.sums(session, edges), rollups.sums(session, edges, raw=True)
     for field in ("station_id", "parameter_id", "bin", "n_all", "n"):
         assert getattr(got, field).tolist() == getattr(raw, field).tolist(), field
     np.testing.assert_allclose(got.total, raw.total, rtol=1e-12)
@@ -101,3 +101,34 @@ def test_retention_deletes_keep_the_rollups(seeded: Session, station: Station) -
     got = rollups.sums(seeded, EDGES)
     assert (got.n.tolist(), got.total.tolist()) == ([1], [1.5])
     assert rollups.sums(seeded, EDGES, raw=True).n.tolist() == []
+
+
+def test_whole_months_come_from_the_monthly_rollup(seeded: Session, station: Station) -> None:
+    from sensors.period_names import parse
+
+    insert(
+        seeded,
+        station,
+        [
+            ("2026-01-31 23:59+08", 6, 1.0, 1, False),
+            ("2026-02-01 00:00+08", 6, 2.0, 1, False),
+            ("2026-02-15 12:00+08", 6, 4.0, 1, False),
+            ("2026-03-01 00:00+08", 6, 8.0, 1, False),
+            ("2026-03-02 00:00+08", 6, 16.0, 1, False),
+        ],
+    )
+    p = parse("2026-01-20..2026-03-01")
+    months, spans = rollups.split([p.start_utc, p.end_utc])
+    assert [m.isoformat() for m in months] == ["2026-02-01T00:00:00+08:00"]
+    assert [(a.date().isoformat(), b.date().isoformat()) for a, b in spans] == [
+        ("2026-01-20", "2026-02-01"),
+        ("2026-03-01", "2026-03-02"),
+    ]
+    # Bins: the two months whole, then a bin that cuts March.
+    for edges in (
+        [parse("2026-01").start_utc, parse("2026-02").start_utc, parse("2026-03").end_utc],
+        [p.start_utc, p.end_utc],
+        [parse("2026-02").start_utc, parse("2026-03-01..2026-03-01").end_utc],
+    ):
+        same(seeded, edges)
+    assert rollups.sums(seeded, [p.start_utc, p.end_utc]).total.tolist() == [15.0]

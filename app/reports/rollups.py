@@ -8,9 +8,11 @@ them in the writing transaction and refresh() has nothing to do.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -18,6 +20,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from app.dashboard.queries import has_timescaledb
+from sensors.local_time import SHANGHAI
 
 _IS_CAGG = text(
     "SELECT EXISTS (SELECT 1 FROM timescaledb_information.continuous_aggregates"
@@ -52,6 +55,12 @@ def refresh(engine: Engine) -> None:
                 " date_trunc('day', now(), 'Asia/Shanghai'))"
             )
         )
+        conn.execute(
+            text(
+                "CALL refresh_continuous_aggregate('rollups.readings_monthly', NULL,"
+                " date_trunc('month', now(), 'Asia/Shanghai'))"
+            )
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,19 +75,53 @@ class Sums:
     total: npt.NDArray[np.float64]
 
 
-# Bins are consecutive [edge i, edge i+1) on Shanghai-day boundaries; the daily roll-up
-# answers them exactly. width_bucket over the sorted edges gives each day its bin.
+# Bins are consecutive [edge i, edge i+1) on Shanghai-day boundaries. Whole months inside
+# one bin come from the monthly roll-up, the other days from the daily one, so a year is
+# read as 12 rows per series, not 365. width_bucket over the sorted edges gives the bin.
 _SUMS = text(
     """
     SELECT station_id, parameter_id,
            width_bucket(bucket, CAST(:edges AS timestamptz[])) - 1 AS bin,
            sum(n_all)::bigint, sum(n)::bigint, sum(total)
-    FROM rollups.readings_daily
-    WHERE bucket >= :first AND bucket < :last
+    FROM (
+        SELECT station_id, parameter_id, bucket, n_all, n, total
+        FROM rollups.readings_monthly
+        WHERE bucket = ANY(CAST(:months AS timestamptz[]))
+        UNION ALL
+        SELECT d.station_id, d.parameter_id, d.bucket, d.n_all, d.n, d.total
+        FROM unnest(CAST(:day_starts AS timestamptz[]), CAST(:day_ends AS timestamptz[]))
+             AS span(first, last)
+        JOIN rollups.readings_daily d ON d.bucket >= span.first AND d.bucket < span.last
+    ) AS parts
     GROUP BY 1, 2, 3
     ORDER BY 1, 2, 3
     """
 )
+
+
+def split(edges: Sequence[datetime]) -> tuple[list[datetime], list[tuple[datetime, datetime]]]:
+    """The whole Shanghai months lying inside one bin, and the day spans left over."""
+    local = [e.astimezone(SHANGHAI) for e in edges]
+    months: list[datetime] = []
+    spans: list[tuple[datetime, datetime]] = []
+    for first, last in itertools.pairwise(local):
+        cursor = first
+        month = first.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        if month < first:
+            month = _next_month(month)
+        while _next_month(month) <= last:
+            if cursor < month:
+                spans.append((cursor, month))
+            months.append(month)
+            cursor = month = _next_month(month)
+        if cursor < last:
+            spans.append((cursor, last))
+    return months, spans
+
+
+def _next_month(t: datetime) -> datetime:
+    return t.replace(year=t.year + t.month // 12, month=t.month % 12 + 1)
+
 
 # The same figures from the readings themselves: the baseline the bench compares with and
 # the tests check the roll-ups against.
@@ -101,7 +144,14 @@ def sums(session: Session, edges: Sequence[datetime], *, raw: bool = False) -> S
     """Sums per station, parameter and bin between consecutive `edges` (Shanghai midnights)."""
     if len(edges) < 2:
         raise ValueError("bins need at least two edges")
-    params = {"edges": list(edges), "first": edges[0], "last": edges[-1]}
+    params: dict[str, Any] = {"edges": list(edges), "first": edges[0], "last": edges[-1]}
+    if not raw:
+        months, spans = split(edges)
+        params |= {
+            "months": months,
+            "day_starts": [a for a, _ in spans],
+            "day_ends": [b for _, b in spans],
+        }
     rows = session.execute(_RAW_SUMS if raw else _SUMS, params).all()
     if not rows:
         empty = np.zeros(0, dtype=np.int64)

@@ -105,13 +105,18 @@ def _shares(results: Sequence[SectionResult]) -> tuple[int, int, int]:
 
 
 def plan_report(
-    session: Session, period: NamedPeriod, *, now: datetime | None = None, refresh: bool = True
+    session: Session,
+    period: NamedPeriod,
+    *,
+    now: datetime | None = None,
+    refresh: bool = True,
+    raw: bool = False,
 ) -> Report:
     if refresh:
         rollups.refresh(session.get_bind().engine)
     previous_period = period.previous()
-    (current,) = evaluate_bins(session, [period], now=now)
-    (previous,) = evaluate_bins(session, [previous_period], now=now)
+    (current,) = evaluate_bins(session, [period], now=now, raw=raw)
+    (previous,) = evaluate_bins(session, [previous_period], now=now, raw=raw)
     current = sorted(current, key=lambda r: r.section.code)
     before = {r.section.code: r for r in previous}
 

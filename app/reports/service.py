@@ -132,10 +132,12 @@ def sections_report(
     by: By = "period",
     now: datetime | None = None,
     refresh: bool = True,
+    raw: bool = False,
 ) -> Report:
+    """raw=True reads the readings themselves instead of the roll-ups (the bench's baseline)."""
     if refresh:
         rollups.refresh(session.get_bind().engine)
-    per_bin = evaluate_bins(session, bins_of(period, by), now=now)
+    per_bin = evaluate_bins(session, bins_of(period, by), now=now, raw=raw)
     table = Table("sections", "断面水质评价", section_columns())
     for results in per_bin:
         table.rows += [section_row(r) for r in sorted(results, key=lambda r: r.section.code)]
