@@ -13,7 +13,8 @@ Schema `rollups`; reports read readings_daily and readings_monthly with one SQL 
 
 Columns: station_id, parameter_id, bucket (the hour, or the Asia/Shanghai day or month:
 its first instant), n_all (readings received), n (QC-good readings), total (sum of
-QC-good values, below detection at half the value). The schema is outside the models' metadata on purpose.
+QC-good values, below detection at half the value). The schema is outside the models'
+metadata on purpose.
 
 Revision ID: 0007_rollups
 Revises: 0004_outbox_cancelled
