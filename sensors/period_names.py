@@ -21,13 +21,16 @@ from sensors.local_time import SHANGHAI
 
 Kind: TypeAlias = Literal["week", "month", "quarter", "year", "range", "ytd"]
 
-_WEEK = re.compile(r"(\d{4})-W(\d{2})")
-_MONTH = re.compile(r"(\d{4})-(\d{2})")
-_QUARTER = re.compile(r"(\d{4})-Q([1-4])")
-_YEAR = re.compile(r"(\d{4})")
-_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_WEEK = re.compile(r"(\d{4})-W(\d{2})", re.ASCII)
+_MONTH = re.compile(r"(\d{4})-(\d{2})", re.ASCII)
+_QUARTER = re.compile(r"(\d{4})-Q([1-4])", re.ASCII)
+_YEAR = re.compile(r"(\d{4})", re.ASCII)
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 # Longer than any report anyone asks for; keeps expected-sample arithmetic sane.
 MAX_DAYS = 366 * 10
+# Years a period may fall in: far wider than any data, narrow enough that a period's end
+# and the period before it are dates too.
+FIRST_YEAR, LAST_YEAR = 1900, 2999
 
 
 class PeriodError(ValueError):
@@ -113,17 +116,34 @@ def day_range(start: date, end: date) -> NamedPeriod:
     return NamedPeriod(f"{start}..{end - timedelta(days=1)}", "range", start, end)
 
 
+def _year(text: str) -> int:
+    year = int(text)
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        raise PeriodError(f"periods lie in the years {FIRST_YEAR}–{LAST_YEAR}, not {year}")
+    return year
+
+
 def _date(text: str) -> date:
     if not _DAY.fullmatch(text):
         raise PeriodError(f"not a date YYYY-MM-DD: {text!r}; {HELP}")
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError as exc:
         raise PeriodError(f"not a date: {text!r} ({exc})") from None
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        raise PeriodError(f"periods lie in the years {FIRST_YEAR}–{LAST_YEAR}: {text!r}")
+    return day
 
 
 def parse(text: str, *, today: date | None = None) -> NamedPeriod:
     """The period a name stands for; `today` (Beijing) for ytd, default now."""
+    period = _parse(text, today)
+    if not (period.start.year >= FIRST_YEAR and period.last_day.year <= LAST_YEAR):
+        raise PeriodError(f"periods lie in the years {FIRST_YEAR}–{LAST_YEAR}: {text!r}")
+    return period
+
+
+def _parse(text: str, today: date | None) -> NamedPeriod:
     name = text.strip()
     if name.lower() == "ytd":
         today = today or today_in_beijing()
@@ -132,27 +152,25 @@ def parse(text: str, *, today: date | None = None) -> NamedPeriod:
         first, _, last = name.partition("..")
         return day_range(_date(first.strip()), _date(last.strip()) + timedelta(days=1))
     if m := _WEEK.fullmatch(name):
-        year, number = int(m[1]), int(m[2])
+        year, number = _year(m[1]), int(m[2])
         try:
             start = date.fromisocalendar(year, number, 1)
         except ValueError:
             raise PeriodError(f"{year} has no ISO week {number}") from None
         return NamedPeriod(name, "week", start, start + timedelta(days=7))
     if m := _QUARTER.fullmatch(name.upper()):
-        year, q = int(m[1]), int(m[2])
+        year, q = _year(m[1]), int(m[2])
         start = date(year, 3 * q - 2, 1)
         end = date(year + 1, 1, 1) if q == 4 else date(year, 3 * q + 1, 1)
         return NamedPeriod(f"{year:04d}-Q{q}", "quarter", start, end)
     if m := _MONTH.fullmatch(name):
-        year, month = int(m[1]), int(m[2])
+        year, month = _year(m[1]), int(m[2])
         if not 1 <= month <= 12:
             raise PeriodError(f"no month {month}; {HELP}")
         end = date(year + 1, 1, 1) if month == 12 else date(year, month + 1, 1)
         return NamedPeriod(name, "month", date(year, month, 1), end)
     if m := _YEAR.fullmatch(name):
-        year = int(m[1])
-        if year < 1:
-            raise PeriodError(f"no year {year}")
+        year = _year(m[1])
         return NamedPeriod(name, "year", date(year, 1, 1), date(year + 1, 1, 1))
     raise PeriodError(f"not a period: {text!r}; {HELP}")
 

@@ -202,9 +202,15 @@ def test_zone_report(client: httpx.Client, quarter: Session) -> None:
         {"period": "2021-02-30..2021-03-01"},
         {},
         {"period": "x" * 100},
+        {"period": "9999-12"},
     ],
 )
 def test_bad_input_is_a_4xx(client: httpx.Client, seeded: Session, params: dict[str, str]) -> None:
     for path in ("plan", "sections", "zones"):
         response = get(client, path, **params)
         assert 400 <= response.status_code < 500, (path, response.text)
+
+
+def test_a_scoreboard_needs_a_period_before(client: httpx.Client, seeded: Session) -> None:
+    assert get(client, "plan", period="1900").status_code == 400
+    assert get(client, "sections", period="1900").status_code == 200

@@ -23,8 +23,9 @@ from app.reports.queries import LEVEL_ZH
 from app.reports.service import METHOD_NOTE, label, period_json, pollutants
 from app.reports.tables import Column, Report, Table
 from core.catalogue import load_plan
+from core.errors import BadRequest
 from sensors.gb3838 import WaterClass, evaluate
-from sensors.period_names import NamedPeriod
+from sensors.period_names import NamedPeriod, PeriodError
 from sensors.periods import ClassShares
 
 
@@ -114,7 +115,10 @@ def plan_report(
 ) -> Report:
     if refresh:
         rollups.refresh(session.get_bind().engine)
-    previous_period = period.previous()
+    try:
+        previous_period = period.previous()
+    except PeriodError as exc:
+        raise BadRequest(f"no period before {period.name}: {exc}") from None
     (current,) = evaluate_bins(session, [period], now=now, raw=raw)
     (previous,) = evaluate_bins(session, [previous_period], now=now, raw=raw)
     current = sorted(current, key=lambda r: r.section.code)

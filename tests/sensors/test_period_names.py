@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, date, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sensors.period_names import PeriodError, months_of, parse
 
@@ -80,3 +83,23 @@ def test_months_of_cuts_to_the_period() -> None:
 def test_bad_names_refused(bad: str) -> None:
     with pytest.raises(PeriodError):
         parse(bad)
+
+
+@pytest.mark.parametrize(
+    "edge", ["9999-12", "9999", "9999-Q4", "9999-W52", "9999-12-31..9999-12-31", "0001", "1899-12"]
+)
+def test_years_out_of_range_are_refused_not_crashed(edge: str) -> None:
+    with pytest.raises(PeriodError):
+        parse(edge)
+
+
+@given(st.text(max_size=30))
+def test_any_text_parses_or_is_refused(text: str) -> None:
+    try:
+        p = parse(text, today=date(2026, 5, 1))
+    except PeriodError:
+        return
+    assert p.start < p.end
+    assert p.start_utc < p.end_utc
+    with contextlib.suppress(PeriodError):  # 1900 has no year before it here
+        assert p.previous().end <= p.end
