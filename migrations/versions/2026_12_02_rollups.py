@@ -66,16 +66,18 @@ def _cagg_capable() -> bool:
 
 
 def _continuous_aggregates() -> None:
+    # Every level bucketed in Asia/Shanghai (an hour is the same instant either way): a
+    # hierarchical aggregate keeps its parent's time zone.
     op.execute(
         f"""
         CREATE MATERIALIZED VIEW rollups.readings_hourly
         WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
-        SELECT station_id, parameter_id, time_bucket(INTERVAL '1 hour', time) AS bucket,
+        SELECT station_id, parameter_id, time_bucket(INTERVAL '1 hour', time, 'Asia/Shanghai') AS bucket,
                count(*) AS n_all,
                count(*) FILTER (WHERE {GOOD}) AS n,
                coalesce(sum({COUNTED}) FILTER (WHERE {GOOD}), 0) AS total
         FROM readings
-        GROUP BY station_id, parameter_id, time_bucket(INTERVAL '1 hour', time)
+        GROUP BY station_id, parameter_id, time_bucket(INTERVAL '1 hour', time, 'Asia/Shanghai')
         WITH NO DATA
         """
     )
