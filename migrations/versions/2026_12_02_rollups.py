@@ -72,7 +72,8 @@ def _continuous_aggregates() -> None:
         f"""
         CREATE MATERIALIZED VIEW rollups.readings_hourly
         WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
-        SELECT station_id, parameter_id, time_bucket(INTERVAL '1 hour', time, 'Asia/Shanghai') AS bucket,
+        SELECT station_id, parameter_id,
+               time_bucket(INTERVAL '1 hour', time, 'Asia/Shanghai') AS bucket,
                count(*) AS n_all,
                count(*) FILTER (WHERE {GOOD}) AS n,
                coalesce(sum({COUNTED}) FILTER (WHERE {GOOD}), 0) AS total
