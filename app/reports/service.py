@@ -35,8 +35,11 @@ def period_of(name: str, *, today: Any = None) -> NamedPeriod:
         raise BadRequest(str(exc)) from None
 
 
+_LABELS = tuple(k.label for k in WaterClass)
+
+
 def label(klass: int | None) -> str:
-    return WaterClass(klass).label if klass else ""
+    return _LABELS[klass] if klass else ""
 
 
 def pollutants(codes: tuple[str, ...], result: SectionResult, against: str) -> str:

@@ -174,6 +174,8 @@ def _trigger_tables() -> None:
             if event == "DELETE"
             else ""
         )
+        # An upsert fires the UPDATE trigger too, mostly with nothing updated.
+        keep += f" IF NOT EXISTS (SELECT 1 FROM {sources[0][0]}) THEN RETURN NULL; END IF;"
         op.execute(
             f"""
             CREATE FUNCTION rollups.on_{event.lower()}() RETURNS trigger
