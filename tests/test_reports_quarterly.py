@@ -11,14 +11,17 @@ from pathlib import Path
 import httpx
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from app.reports import rollups
 from app.reports.jobs import apply_retention, previous_quarter, store_quarterly
 from app.reports.quarterly import quarterly_report
 from app.stations import service as stations
+from core.db import make_sessionmaker
 from core.models import Station
+from core.settings import Settings
+from sensors.local_time import SHANGHAI
 from sensors.parameters import BY_CODE
 from sensors.period_names import parse
 from tests.test_cli import run
@@ -160,3 +163,20 @@ def test_report_command(cli_env: dict[str, str], tmp_path: Path) -> None:
     bad = run(cli_env, "report", "plan", "--period", "2025-Q9")
     assert bad.returncode == 2
     assert "2025-Q9" in bad.stderr
+
+
+def test_the_scheduler_runs_the_quarterly_report_on_a_quarters_first_day(
+    settings: Settings, engine: Engine
+) -> None:
+    from app.scheduler import Jobs
+
+    jobs = Jobs(settings, make_sessionmaker(engine))
+    try:
+        ids = {job.id for job in jobs.scheduler.get_jobs()}
+        assert {"quarterly_report", "rollups", "retention"} <= ids
+        trigger = jobs.scheduler.get_job("quarterly_report").trigger
+        after = datetime(2026, 2, 10, 12, tzinfo=SHANGHAI)
+        fire = trigger.get_next_fire_time(None, after)
+        assert fire == datetime(2026, 4, 1, 0, 30, tzinfo=SHANGHAI)
+    finally:
+        jobs.client.close()

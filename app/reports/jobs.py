@@ -16,6 +16,7 @@ from app.reports import render, rollups
 from app.reports.quarterly import quarterly_report
 from core.models import StoredReport
 from core.settings import Settings
+from sensors.local_time import SHANGHAI
 from sensors.period_names import NamedPeriod, parse, today_in_beijing
 
 log = logging.getLogger(__name__)
@@ -88,11 +89,16 @@ def add_jobs(scheduler: BaseScheduler, settings: Settings, sessions: sessionmake
             with sessions() as session, session.begin():
                 apply_retention(session, settings.raw_retention_days, datetime.now(UTC))
 
+    # A trigger built here keeps its own zone (the machine's unless told), not the scheduler's.
     # 00:30 Beijing on 1 January, April, July and October: the quarter just closed.
     scheduler.add_job(
-        quarterly, CronTrigger(month="1,4,7,10", day=1, hour=0, minute=30), id="quarterly_report"
+        quarterly,
+        CronTrigger(month="1,4,7,10", day=1, hour=0, minute=30, timezone=SHANGHAI),
+        id="quarterly_report",
     )
     scheduler.add_job(
         rollups.refresh, "interval", args=[engine], minutes=5, id="rollups", coalesce=True
     )
-    scheduler.add_job(retention, CronTrigger(hour=3, minute=15), id="retention", coalesce=True)
+    scheduler.add_job(
+        retention, CronTrigger(hour=3, minute=15, timezone=SHANGHAI), id="retention", coalesce=True
+    )
