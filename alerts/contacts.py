@@ -18,6 +18,7 @@ from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from alerts.channels.webhook import new_secret, secret_key
+from alerts.destinations import internal_reason
 from alerts.models import (
     CONTACT_LEVELS,
     Contact,
@@ -26,6 +27,7 @@ from alerts.models import (
     SectionContact,
     WebhookEndpoint,
 )
+from core.catalogue import get_section
 from core.errors import BadRequest, Conflict, NotFound
 from core.models import Section, Station
 from sensors.local_time import SHANGHAI
@@ -78,13 +80,6 @@ def aware(at: datetime) -> datetime:
     return at if at.utcoffset() is not None else at.replace(tzinfo=SHANGHAI)
 
 
-def section_by_code(session: Session, code: str) -> Section:
-    section = session.scalars(select(Section).where(Section.code == code)).one_or_none()
-    if section is None:
-        raise NotFound(f"no section {code!r}")
-    return section
-
-
 # --- contacts -------------------------------------------------------------------------
 
 
@@ -100,7 +95,7 @@ def list_contacts(
         .order_by(Contact.id)
     )
     if section_code is not None:
-        section = section_by_code(session, section_code)
+        section = get_section(session, section_code, with_details=False)
         stmt = stmt.where(
             exists().where(
                 SectionContact.contact_id == Contact.id, SectionContact.section_id == section.id
@@ -171,20 +166,32 @@ def deactivate_contact(session: Session, contact_id: int) -> Contact:
 # --- webhook endpoints ------------------------------------------------------------------
 
 
-def check_url(url: str) -> str:
+def check_url(url: str, *, allow_internal: bool = False) -> str:
     url = url.strip()
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise BadRequest(f"webhook URL {url!r} must be an absolute http(s) URL")
+    try:
+        parts = urlsplit(url)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+        parts.port  # noqa: B018 - raises ValueError on a port out of range
+    except ValueError:
+        ok = False
+    if not ok:
+        raise BadRequest("the webhook URL must be an absolute http(s) URL")
+    if not allow_internal and (reason := internal_reason(url)) is not None:
+        raise BadRequest(f"webhooks may not point inside this network: {reason}")
     return url
 
 
 def add_webhook(
-    session: Session, contact_id: int, url: str, secret: str | None = None
+    session: Session,
+    contact_id: int,
+    url: str,
+    secret: str | None = None,
+    *,
+    allow_internal: bool = False,
 ) -> tuple[WebhookEndpoint, str]:
     """Add an endpoint; returns it with its secret, which no listing shows again."""
     contact = get_contact(session, contact_id)
-    url = check_url(url)
+    url = check_url(url, allow_internal=allow_internal)
     if secret is None:
         secret = new_secret()
     else:
@@ -213,7 +220,7 @@ def remove_webhook(session: Session, contact_id: int, endpoint_id: int) -> None:
 
 def assign(session: Session, section_code: str, contact_id: int, tier: int) -> SectionContact:
     """Put a contact on a section's path at `tier`, or move them to that tier."""
-    section = section_by_code(session, section_code)
+    section = get_section(session, section_code, with_details=False)
     contact = get_contact(session, contact_id)
     tier = check_tier(tier)
     row = session.get(SectionContact, (section.id, contact.id))
@@ -226,7 +233,7 @@ def assign(session: Session, section_code: str, contact_id: int, tier: int) -> S
 
 
 def unassign(session: Session, section_code: str, contact_id: int) -> None:
-    section = section_by_code(session, section_code)
+    section = get_section(session, section_code, with_details=False)
     row = session.get(SectionContact, (section.id, contact_id))
     if row is None:
         raise NotFound(f"contact {contact_id} is not assigned to section {section_code}")
@@ -238,7 +245,7 @@ def set_escalation(
     session: Session, section_code: str, tiers: Iterable[tuple[int, int]]
 ) -> list[EscalationTier]:
     """Replace a section's tiers: numbered 1..n, delays (seconds) never decreasing."""
-    section = section_by_code(session, section_code)
+    section = get_section(session, section_code, with_details=False)
     ordered = sorted(tiers)
     numbers = [t for t, _ in ordered]
     if numbers != list(range(1, len(numbers) + 1)) or len(numbers) > MAX_TIER:
@@ -326,7 +333,7 @@ def create_mute(
         raise BadRequest("a mute window must end after it starts")
     mute = MuteWindow(starts_at=starts_at, ends_at=ends_at, reason=reason.strip())
     if section_code is not None:
-        mute.section_id = section_by_code(session, section_code).id
+        mute.section_id = get_section(session, section_code, with_details=False).id
     else:
         station = session.scalars(select(Station).where(Station.code == station_code)).first()
         if station is None:

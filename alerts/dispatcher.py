@@ -33,7 +33,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
@@ -42,9 +42,10 @@ from types import FrameType
 from typing import Any
 
 import httpx
-from sqlalchemy import select, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
+from alerts import metrics, sms_policy
 from alerts.channels.base import (
     Channel,
     ChannelKind,
@@ -52,13 +53,13 @@ from alerts.channels.base import (
     DeliveryStatus,
     OutboundMessage,
 )
-from alerts.channels.sms import SmsChannel, SmsSettings
-from alerts.channels.webhook import WebhookChannel
-from alerts.models import OutboxMessage, WebhookEndpoint
+from alerts.channels.configure import build_channels, endpoint_secrets
+from alerts.models import OutboxMessage
 from alerts.outbox import to_outbound
-from core.settings import Settings
+from core.settings import Settings, SmsProvider
 
 log = logging.getLogger(__name__)
+__all__ = ["Dispatcher", "build_channels", "dispatcher_for", "endpoint_secrets"]
 
 # Enough of an error to diagnose it in the dead letters without bloating the row.
 _ERROR_CHARS = 1000
@@ -89,7 +90,7 @@ _CLAIM = text(f"""
     FROM due
     WHERE o.id = due.id
     RETURNING o.id, o.idempotency_key, o.channel, o.recipient, o.event, o.text, o.payload,
-              o.created_at, o.lease_until, o.attempts
+              o.created_at, o.lease_until, o.attempts, o.unconfirmed_at, o.incident_id
 """)
 
 # Every outcome is guarded by the claim's lease and attempt number.
@@ -98,10 +99,20 @@ _OURS = "id = :id AND lease_until = :lease AND attempts = :attempts AND status =
 _DELIVERED = text(f"""
     UPDATE outbox
     SET status = 'delivered', delivered_at = {_NOW}, http_status = :http_status,
-        provider_message_id = :provider_message_id, lease_until = NULL
+        provider_message_id = :provider_message_id, lease_until = NULL,
+        last_error = coalesce(:error, last_error)
     WHERE {_OURS}
-    RETURNING status
+    RETURNING status, delivered_at - created_at AS latency
 """)
+
+# When an answer was lost the ambiguity starts now; a lookup that could not settle it
+# keeps its start (the lookup grace counts from the attempt that may have been sent);
+# any other outcome settles it.
+_UNCONFIRMED = f"""
+    unconfirmed_at = CASE
+        WHEN :lookup_only THEN coalesce(unconfirmed_at, {_NOW})
+        WHEN :unconfirmed THEN {_NOW}
+        ELSE NULL END"""
 
 # Past max_age a retry becomes a dead letter. The next attempt is never scheduled after
 # the deadline: the last try happens at max_age rather than up to retry_max_s later.
@@ -109,7 +120,7 @@ _RETRY = text(f"""
     UPDATE outbox
     SET status = CASE WHEN created_at + :max_age <= {_NOW} THEN 'dead' ELSE 'pending' END,
         next_attempt_at = least({_NOW} + :delay, created_at + :max_age),
-        last_error = :error, http_status = :http_status, lease_until = NULL
+        last_error = :error, http_status = :http_status, lease_until = NULL, {_UNCONFIRMED}
     WHERE {_OURS}
     RETURNING status
 """)
@@ -128,6 +139,14 @@ _RELEASE = text(f"""
     RETURNING status
 """)
 
+# Held back by a per-number rate limit: not an attempt, due again when the window frees.
+_DEFER = text(f"""
+    UPDATE outbox SET lease_until = NULL, attempts = attempts - 1,
+        next_attempt_at = {_NOW} + :delay, last_error = :error
+    WHERE {_OURS}
+    RETURNING status
+""")
+
 
 class Result(StrEnum):
     DELIVERED = "delivered"
@@ -138,6 +157,8 @@ class Result(StrEnum):
     STALE = "stale"
     # Not sent: too little of the lease was left to finish the send within it.
     RELEASED = "released"
+    # Not sent: the number's rate limit is reached; due again when it frees.
+    DEFERRED = "deferred"
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +169,7 @@ class DispatchStats:
     dead: int = 0
     stale: int = 0
     released: int = 0
+    deferred: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +213,7 @@ class Dispatcher:
         concurrency: int = 1,
         rng: Callable[[], float] = random.random,
         clock: Callable[[], datetime] | None = None,
+        sms_limits: tuple[int, int] | None = None,
     ) -> None:
         """send_timeout_s: the longest one send may take (see the check in _deliver).
 
@@ -215,6 +238,10 @@ class Dispatcher:
         self._concurrency = concurrency
         self._rng = rng
         self._clock = clock
+        # (texts per number per minute, per day), None: no limit.
+        self._sms_limits = sms_limits
+        self._locks_guard = threading.Lock()
+        self._number_locks: dict[str, threading.Lock] = {}
 
     def dispatch_once(self) -> DispatchStats:
         claims = self.claim()
@@ -250,6 +277,7 @@ class Dispatcher:
             dead=results.count(Result.DEAD),
             stale=results.count(Result.STALE),
             released=results.count(Result.RELEASED),
+            deferred=results.count(Result.DEFERRED),
         )
 
     def claim(self) -> list[Claim]:
@@ -292,13 +320,18 @@ class Dispatcher:
 
     def record(self, claim: Claim, outcome: DeliveryOutcome) -> Result:
         """Store the outcome if the claim is still ours; STALE if it is not."""
+        error = outcome.error
+        if outcome.unconfirmed and outcome.status is not DeliveryStatus.DELIVERED:
+            # Kept in the notification log: if this becomes a dead letter, whoever reads
+            # it must know the text may have reached the phone.
+            error = f"AMBIGUOUS (the provider may have accepted an attempt): {error}"
         params: dict[str, Any] = {
             "id": claim.id,
             "lease": claim.lease_until,
             "attempts": claim.attempts,
             "now": self._now(),
             "http_status": outcome.http_status,
-            "error": None if outcome.error is None else outcome.error[:_ERROR_CHARS],
+            "error": None if error is None else error[:_ERROR_CHARS],
         }
         if outcome.status is DeliveryStatus.DELIVERED:
             statement = _DELIVERED
@@ -306,43 +339,86 @@ class Dispatcher:
         elif outcome.status is DeliveryStatus.RETRY:
             statement = _RETRY
             params["max_age"] = self._max_age
-            params["delay"] = timedelta(
-                seconds=backoff_delay(
-                    claim.attempts,
-                    base_s=self._retry_base_s,
-                    max_s=self._retry_max_s,
-                    rng=self._rng,
-                )
+            params["unconfirmed"] = outcome.unconfirmed
+            params["lookup_only"] = outcome.lookup_only
+            delay = backoff_delay(
+                claim.attempts,
+                base_s=self._retry_base_s,
+                max_s=self._retry_max_s,
+                rng=self._rng,
             )
+            params["delay"] = timedelta(seconds=max(delay, outcome.retry_after_s or 0.0))
         else:
             statement = _DEAD
         with self._sessions.begin() as session:
-            status = session.execute(statement, params).scalar_one_or_none()
+            row = session.execute(statement, params).one_or_none()
+        status = None if row is None else row.status
+        self._observe(claim, outcome, status, row)
         if status is None:
             log.warning(
-                "outbox message %s: lease lost before its %s outcome was recorded; "
-                "the current owner's record stands",
-                claim.id,
-                outcome.status,
+                "lease lost before the outcome was recorded; the current owner's record stands",
+                extra={"outbox_id": claim.id, "outcome": outcome.status.value},
             )
             return Result.STALE
         if status == "delivered":
+            log.info(
+                "message sent",
+                extra={
+                    "outbox_id": claim.id,
+                    "channel": claim.channel.value,
+                    "event": claim.message.event,
+                    "incident_id": claim.message.incident_id,
+                    "attempts": claim.attempts,
+                    "provider_message_id": outcome.provider_message_id,
+                },
+            )
             return Result.DELIVERED
         if status == "dead":
             log.warning(
-                "outbox message %s is a dead letter after %d attempts: %s",
-                claim.id,
-                claim.attempts,
-                outcome.error,
+                "message given up (dead letter)",
+                extra={
+                    "outbox_id": claim.id,
+                    "channel": claim.channel.value,
+                    "event": claim.message.event,
+                    "incident_id": claim.message.incident_id,
+                    "attempts": claim.attempts,
+                    "reason": params["error"],
+                },
             )
             return Result.DEAD
         return Result.RETRIED
+
+    def _observe(
+        self, claim: Claim, outcome: DeliveryOutcome, status: str | None, row: Any
+    ) -> None:
+        """Metrics of one recorded attempt (alerts.metrics)."""
+        metrics.DELIVERY_ATTEMPTS.labels(claim.channel.value, status or "stale").inc()
+        if status == "delivered" and row.latency is not None:
+            metrics.DELIVERY_LATENCY.labels(claim.channel.value).observe(
+                row.latency.total_seconds()
+            )
+        elif status == "dead":
+            metrics.DEAD_LETTERS.labels(claim.channel.value).inc()
+        if outcome.unconfirmed and not outcome.lookup_only:
+            metrics.SMS_UNCONFIRMED.inc()
 
     def release(self, claim: Claim) -> bool:
         """Give a claimed, unsent message back at once; False if it was no longer ours."""
         params = {"id": claim.id, "lease": claim.lease_until, "attempts": claim.attempts}
         with self._sessions.begin() as session:
             return session.execute(_RELEASE, params).scalar_one_or_none() is not None
+
+    def defer(self, claim: Claim, delay_s: float, reason: str) -> bool:
+        params = {
+            "id": claim.id,
+            "lease": claim.lease_until,
+            "attempts": claim.attempts,
+            "now": self._now(),
+            "delay": timedelta(seconds=delay_s),
+            "error": reason,
+        }
+        with self._sessions.begin() as session:
+            return session.execute(_DEFER, params).scalar_one_or_none() is not None
 
     def _deliver(self, claim: Claim) -> Result:
         # Start a send only if it ends inside the lease: the lease outlives the channel's
@@ -351,7 +427,35 @@ class Dispatcher:
         if time.monotonic() + self._send_timeout_s >= claim.deadline:
             self.release(claim)
             return Result.RELEASED
-        return self.record(claim, self.send(claim))
+        if claim.channel is not ChannelKind.SMS or self._sms_limits is None:
+            return self.record(claim, self.send(claim))
+        # Texts to one number go one at a time in this dispatcher, so the count it reads
+        # includes every earlier send of the batch.
+        with self._number_lock(claim.message.recipient):
+            wait = self._rate_wait(claim.message.recipient)
+            if wait is not None:
+                delay, reason = wait
+                self.defer(claim, delay, reason)
+                return Result.DEFERRED
+            return self.record(claim, self.send(claim))
+
+    def _number_lock(self, recipient: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._number_locks.setdefault(recipient, threading.Lock())
+
+    def _rate_wait(self, recipient: str) -> tuple[float, str] | None:
+        assert self._sms_limits is not None
+        return sms_policy.rate_wait(self._sessions, recipient, self._sms_limits, self._now())
+
+    def collect_receipts(self, *, limit: int = 200, horizon_days: float = 3) -> int:
+        """Ask the SMS provider for handset receipts of accepted texts; how many were new."""
+        return sms_policy.collect_receipts(
+            self._sessions,
+            self._channels.get(ChannelKind.SMS),
+            self._now(),
+            limit=limit,
+            horizon=timedelta(days=horizon_days),
+        )
 
     def _now(self) -> datetime | None:
         return None if self._clock is None else self._clock()
@@ -368,6 +472,8 @@ def _claim_from_row(row: Any, deadline: float) -> Claim:
         text=row.text,
         payload=row.payload,
         created_at=row.created_at,
+        unconfirmed_at=row.unconfirmed_at,
+        incident_id=row.incident_id,
     )
     return Claim(
         id=row.id,
@@ -378,84 +484,6 @@ def _claim_from_row(row: Any, deadline: float) -> Claim:
         message=message,
         deadline=deadline,
     )
-
-
-# Channels from the settings.
-
-
-def endpoint_secrets(
-    sessions: sessionmaker[Session],
-    *,
-    ttl_s: float = 30.0,
-    miss_refresh_s: float = 1.0,
-    clock: Callable[[], float] = time.monotonic,
-) -> Callable[[str], tuple[str, ...] | None]:
-    """A lookup of the active webhook endpoints' secrets by URL, cached for ttl_s.
-
-    The whole (small) table is read at once. A URL missing from the cached copy forces a
-    re-read (at most every miss_refresh_s): a just-added endpoint must not be turned into
-    a permanent failure by a stale cache. A URL shared by several endpoints gets all their
-    secrets; the receiver accepts any one signature that matches.
-    """
-    lock = threading.Lock()
-    cache: dict[str, tuple[str, ...]] = {}
-    loaded_at: float | None = None
-
-    def load() -> None:
-        nonlocal loaded_at
-        with sessions() as session:
-            rows = session.execute(
-                select(WebhookEndpoint.url, WebhookEndpoint.secret)
-                .where(WebhookEndpoint.active)
-                .order_by(WebhookEndpoint.id)
-            ).all()
-        secrets: dict[str, dict[str, None]] = {}
-        for url, secret in rows:
-            # A dict as an ordered set: one signature per distinct secret.
-            secrets.setdefault(url, {})[secret] = None
-        cache.clear()
-        cache.update({url: tuple(found) for url, found in secrets.items()})
-        loaded_at = clock()
-
-    def secret_for(url: str) -> tuple[str, ...] | None:
-        with lock:
-            age = float("inf") if loaded_at is None else clock() - loaded_at
-            if age >= ttl_s or (url not in cache and age >= miss_refresh_s):
-                load()
-            return cache.get(url)
-
-    return secret_for
-
-
-def build_channels(
-    settings: Settings,
-    client: httpx.Client,
-    secret_for: Callable[[str], str | Sequence[str] | None],
-) -> dict[ChannelKind, Channel]:
-    """The webhook channel always; SMS only with an sms_url (else SMS stays pending)."""
-
-    def required_secret(url: str) -> str | Sequence[str]:
-        secrets = secret_for(url)
-        if not secrets:
-            raise KeyError(url)  # WebhookChannel: permanent, "no webhook secret for …"
-        return secrets
-
-    channels: dict[ChannelKind, Channel] = {
-        ChannelKind.WEBHOOK: WebhookChannel(
-            client, required_secret, timeout=settings.webhook_timeout_s
-        ),
-    }
-    if settings.sms_url:
-        channels[ChannelKind.SMS] = SmsChannel(
-            client,
-            SmsSettings(
-                url=settings.sms_url,
-                api_key=settings.sms_api_key.get_secret_value(),
-                sign=settings.sms_sign,
-                timeout=settings.webhook_timeout_s,
-            ),
-        )
-    return channels
 
 
 def send_timeout_for(settings: Settings) -> float:
@@ -488,6 +516,10 @@ def dispatcher_for(
         max_age=timedelta(hours=settings.retry_max_age_hours),
         send_timeout_s=send_timeout_for(settings),
         concurrency=concurrency,
+        # The providers throttle per number; the generic gateway is the operator's own.
+        sms_limits=None
+        if settings.sms_provider is SmsProvider.HTTP
+        else (settings.sms_per_number_per_minute, settings.sms_per_number_per_day),
     )
 
 
@@ -508,13 +540,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--concurrency", type=int, default=4, help="sends in flight at once")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every batch")
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s[%(process)d] %(message)s",
-    )
-    # Third-party request logs would drown the batch lines.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    from core import logs
+
     settings = Settings()
+    logs.configure_from(settings)
+    if args.verbose:
+        logging.getLogger().setLevel(logging.DEBUG)
     url = args.database_url or settings.database_url
     if url is None:
         # The embedded server belongs to the `riverwatch` process that started it.

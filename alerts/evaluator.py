@@ -18,13 +18,14 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from alerts import incidents as lifecycle
-from alerts import notifier
+from alerts import metrics, notifier
 from alerts.incidents import Change, Severity, State, Subject
 from alerts.models import AlertRule, EvaluatorState, Incident
-from alerts.rules import Persistence, Rule, RuleConfig, Series, Verdict, judge, worst
+from alerts.rules import Persistence, RuleConfig, Series, Verdict, judge, worst
+from alerts.vocabulary import Rule
 from core.catalogue import targets_in_force
-from core.models import Section, Station
-from sensors import gb3838
+from core.models import Section, Station, counted_value_sql
+from sensors import evaluation
 from sensors.local_time import SHANGHAI
 from sensors.readings import pivot
 
@@ -45,10 +46,9 @@ TOUCHED_SQL = text(
     """
 )
 READINGS_SQL = text(
-    """
-    -- A value below the detection limit counts as half of it (环办监测函〔2020〕82号).
-    SELECT r.station_id, extract(epoch FROM r.time)::bigint AS t, r.parameter_id,
-           CASE WHEN r.below_detection THEN r.value / 2 ELSE r.value END
+    f"""
+    SELECT r.station_id, floor(extract(epoch FROM r.time))::bigint AS t, r.parameter_id,
+           {counted_value_sql("r")}
     FROM readings r JOIN stations st ON st.id = r.station_id
     WHERE st.section_id = ANY(:sections) AND st.active
       AND r.time >= :since AND r.qc_flag = 1 AND NOT r.backfill
@@ -115,7 +115,7 @@ def _series(session: Session, section_ids: list[int], now: datetime) -> dict[int
     row_section = np.array([section_of[s] for s in row_station.tolist()])
     lake = np.array([sections[s].waterbody == "lake" for s in row_section.tolist()])
     binding = np.array([targets.get(s, (0, None))[0] for s in row_section.tolist()])
-    evaluation = gb3838.evaluate(values, waterbody=lake, target=binding.astype(np.int8))
+    judged = evaluation.evaluate(values, waterbody=lake, target=binding.astype(np.int8))
 
     out: dict[int, list[Series]] = defaultdict(list)
     bounds = np.flatnonzero(np.r_[True, row_station[1:] != row_station[:-1], True])
@@ -132,7 +132,7 @@ def _series(session: Session, section_ids: list[int], now: datetime) -> dict[int
                 waterbody=section.waterbody,
                 binding=binding_class or 0,
                 stretch=stretch or 0,
-                evaluation=evaluation,
+                evaluation=judged,
                 first_row=start,
             )
         )
@@ -150,6 +150,7 @@ def evaluate(
     if not try_lock(session, EVALUATE_LOCK):
         stats.skipped = True
         return stats
+    metrics.EVALUATOR_RUNS.inc()
     state = session.get(EvaluatorState, "readings", with_for_update=True)
     since = state.received_until - LATE_COMMIT_LAG if state else now - LOOKBACK
     # Live readings are never older than the late horizon before their arrival: the
@@ -181,6 +182,7 @@ def evaluate(
 
     if touched:
         newest = max(touched.values())
+        metrics.EVALUATOR_LAG.observe(max((now - newest).total_seconds(), 0.0))
         if state is None:
             session.add(EvaluatorState(name="readings", received_until=newest))
         elif newest > state.received_until:

@@ -5,6 +5,7 @@ Functions take the session and never commit; each change adds a timeline event.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum, StrEnum
@@ -13,14 +14,13 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from alerts import outbox
+from alerts import metrics, outbox
 from alerts.channels.base import ChannelKind
 from alerts.models import Incident, IncidentEvent
+from alerts.vocabulary import CHASERS, RAISES
 from core.errors import Conflict, NotFound
 
-# Messages that chase an open incident, and those that announce one.
-CHASERS = ("alert.reminder", "alert.escalated")
-RAISES = ("alert.class_v", "alert.target_missed", "station.silent")
+log = logging.getLogger(__name__)
 
 
 class Severity(IntEnum):
@@ -92,6 +92,17 @@ def raise_or_update(
         session.add(incident)
         session.flush()
         add_event(session, incident, Change.OPENED, at, severity=int(severity), **details)
+        metrics.INCIDENTS_OPENED.labels(str(subject.rule), str(int(severity))).inc()
+        log.info(
+            "incident opened",
+            extra={
+                "incident_id": incident.id,
+                "rule": str(subject.rule),
+                "severity": int(severity),
+                "section_id": subject.section_id,
+                "station_id": subject.station_id,
+            },
+        )
         return incident, Change.OPENED
 
     change = Change.WORSENED if severity > incident.severity else Change.UPDATED
@@ -141,6 +152,7 @@ def acknowledge(session: Session, incident: Incident, *, by: str, at: datetime, 
     cancelled = outbox.cancel_pending(session, incident.id, CHASERS, f"acknowledged by {by}")
     extra = {"cancelled_messages": cancelled} if cancelled else {}
     add_event(session, incident, "acknowledged", at, by=by, via=via, **extra)
+    log.info("incident acknowledged", extra={"incident_id": incident.id, "via": via})
 
 
 def resolve(
@@ -150,9 +162,17 @@ def resolve(
     at: datetime,
     note: str | None = None,
     by: str | None = None,
+    force: bool = False,
 ) -> None:
+    """By hand (`by` given) an incident whose condition still holds is refused unless
+    forced: the evaluator would open a new one at the next offending reading."""
     if incident.state == State.RESOLVED:
         raise Conflict(f"incident {incident.id} is resolved already")
+    if by is not None and incident.clear_since is None and not force:
+        raise Conflict(
+            f"incident {incident.id}'s condition still holds: resolved now, a new incident "
+            "opens at the next offending reading; resolve with force to do it anyway"
+        )
     incident.state = State.RESOLVED
     incident.resolved_at = at
     incident.resolve_note = note
@@ -166,4 +186,11 @@ def resolve(
         session, incident.id, RAISES, "resolved", channel=ChannelKind.SMS
     )
     extra = {"cancelled_messages": cancelled} if cancelled else {}
+    if force and incident.clear_since is None:
+        extra["forced"] = True
     add_event(session, incident, "resolved", at, by=by or "riverwatch", note=note, **extra)
+    metrics.INCIDENTS_RESOLVED.labels(str(incident.rule), str(incident.severity)).inc()
+    log.info(
+        "incident resolved",
+        extra={"incident_id": incident.id, "rule": str(incident.rule), "note": note},
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -30,8 +31,18 @@ from core.models import Base, Section
 
 CONTACT_LEVELS = ("liaison", "village", "township", "county", "office", "operations")
 INCIDENT_STATES = ("open", "acknowledged", "resolved")
-OUTBOX_STATES = ("pending", "delivered", "dead", "cancelled")
+
+
+class OutboxStatus(StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    DEAD = "dead"
+    CANCELLED = "cancelled"
+
+
+OUTBOX_STATES = tuple(s.value for s in OutboxStatus)
 CHANNELS = ("sms", "webhook")
+RECEIPT_STATES = ("delivered", "failed")
 
 
 class Contact(Base):
@@ -189,10 +200,25 @@ class OutboxMessage(Base):
     __table_args__ = (
         CheckConstraint(f"status IN {OUTBOX_STATES}", name="status"),
         CheckConstraint(f"channel IN {CHANNELS}", name="channel"),
+        CheckConstraint(f"receipt_status IN {RECEIPT_STATES}", name="receipt_status"),
         Index(
             "ix_outbox_due",
             "next_attempt_at",
             postgresql_where=sql_text("status = 'pending'"),
+        ),
+        # Per-number SMS rate limits count recent sends.
+        Index(
+            "ix_outbox_sms_recipient",
+            "recipient",
+            "delivered_at",
+            postgresql_where=sql_text("channel = 'sms' AND status = 'delivered'"),
+        ),
+        Index(
+            "ix_outbox_awaiting_receipt",
+            "delivered_at",
+            postgresql_where=sql_text(
+                "channel = 'sms' AND status = 'delivered' AND receipt_status IS NULL"
+            ),
         ),
     )
 
@@ -220,6 +246,13 @@ class OutboxMessage(Base):
     http_status: Mapped[int | None] = mapped_column(SmallInteger)
     provider_message_id: Mapped[str | None] = mapped_column(Text)
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # An attempt's answer was lost (the provider may have accepted it) since then; the
+    # next attempt looks the message up before sending (alerts.channels.provider).
+    unconfirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The handset receipt of an accepted SMS, from the provider's status pull.
+    receipt_status: Mapped[str | None] = mapped_column(String(16))
+    receipt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    receipt_error: Mapped[str | None] = mapped_column(Text)
 
 
 class MuteWindow(Base):

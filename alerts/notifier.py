@@ -20,6 +20,7 @@ from alerts.channels.base import ChannelKind
 from alerts.channels.templates import class_label, format_time, render
 from alerts.incidents import Severity, add_event
 from alerts.models import Contact, Incident
+from alerts.vocabulary import Event, Rule
 from core.models import Section, Station
 from sensors.local_time import SHANGHAI
 from sensors.parameters import BY_CODE
@@ -138,7 +139,7 @@ def _send(
         personal = {**payload, "ack_url": acklinks.ack_url(policy.public_url, token)}
         for channel, recipient in contact_targets(contact, sms=incident.severity > Severity.INFO):
             is_sms = channel is ChannelKind.SMS
-            if is_sms and sms_wait is not None and event == "alert.reminder":
+            if is_sms and sms_wait is not None and event == Event.REMINDER:
                 # Reminders queued for the end of the quiet hours: one is enough.
                 outbox.cancel_pending(
                     session,
@@ -187,26 +188,22 @@ def _chiefs(session: Session, incident: Incident, tiers: range) -> list[Contact]
 
 
 def event_name(incident: Incident) -> str:
-    return {
-        "class_v": "alert.class_v",
-        "target_miss": "alert.target_missed",
-        "station_silent": "station.silent",
-    }[incident.rule]
+    return Rule(incident.rule).raises
 
 
 def on_raised(session: Session, incident: Incident, policy: Policy, now: datetime) -> int:
     """A new or worse incident: tell every tier due by now, schedule the next ones."""
     fields = _fields(session, incident)
-    if incident.rule == "station_silent":
+    if incident.rule == Rule.STATION_SILENT:
         assert incident.section_id is not None
         sent = (
             0
-            if _muted(session, incident, now, "station.silent")
+            if _muted(session, incident, now, Event.STATION_SILENT)
             else _send(
                 session,
                 incident,
                 contacts.operations_contacts(session, incident.section_id),
-                "station.silent",
+                Event.STATION_SILENT,
                 fields,
                 policy,
                 now,
@@ -257,11 +254,11 @@ def on_escalation_due(session: Session, incident: Incident, policy: Policy, now:
     below = [c for c, tier in contacts.routes_for(session, incident.section_id) if tier == previous]
     fields["level"] = LEVEL_ZH.get(below[0].level, "") if below else ""
     sent = 0
-    if not _muted(session, incident, now, "alert.escalated"):
+    if not _muted(session, incident, now, Event.ESCALATED):
         recipients = _chiefs(
             session, incident, range(incident.notified_tier, incident.notified_tier + 1)
         )
-        sent = _send(session, incident, recipients, "alert.escalated", fields, policy, now)
+        sent = _send(session, incident, recipients, Event.ESCALATED, fields, policy, now)
     _schedule(incident, policy, contacts.escalation_delays(session, incident.section_id), now)
     return sent
 
@@ -271,14 +268,14 @@ def on_reminder_due(
 ) -> int:
     """Still open and unacknowledged: remind everyone told so far."""
     incident.next_reminder_at = now + repeat
-    if _muted(session, incident, now, "alert.reminder"):
+    if _muted(session, incident, now, Event.REMINDER):
         return 0
     recipients = (
         contacts.operations_contacts(session, incident.section_id or 0)
-        if incident.rule == "station_silent"
+        if incident.rule == Rule.STATION_SILENT
         else _chiefs(session, incident, range(1, incident.notified_tier + 1))
     )
-    event = "station.silent" if incident.rule == "station_silent" else "alert.reminder"
+    event = Event.STATION_SILENT if incident.rule == Rule.STATION_SILENT else Event.REMINDER
     return _send(session, incident, recipients, event, _fields(session, incident), policy, now)
 
 
@@ -286,7 +283,7 @@ def on_resolved(
     session: Session, incident: Incident, policy: Policy, now: datetime, current: dict[str, Any]
 ) -> int:
     """Tell everyone who was told, with the class the section is back to."""
-    if incident.notified_severity == 0 or incident.rule == "station_silent":
+    if incident.notified_severity == 0 or incident.rule == Rule.STATION_SILENT:
         return 0
     if _muted(session, incident, now, "resolved"):
         return 0
@@ -295,7 +292,7 @@ def on_resolved(
         fields["class"] = class_label(current["class"])
         fields["time"] = format_time(datetime.fromtimestamp(current["time"], UTC))
     # Out of class V is not yet back on target: each rule says only what it knows.
-    event = "alert.class_v_cleared" if incident.rule == "class_v" else "alert.resolved"
+    event = Event.CLASS_V_CLEARED if incident.rule == Rule.CLASS_V else Event.RESOLVED
     return _send(
         session,
         incident,

@@ -64,6 +64,7 @@ def to_outbound(message: OutboxMessage) -> OutboundMessage:
         text=message.text,
         payload=message.payload,
         created_at=message.created_at,
+        unconfirmed_since=message.unconfirmed_at,
     )
 
 

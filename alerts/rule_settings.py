@@ -9,7 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from alerts.models import AlertRule
-from alerts.rules import Persistence, Rule
+from alerts.rules import Persistence
+from alerts.vocabulary import Rule
 from core.errors import BadRequest, NotFound
 
 

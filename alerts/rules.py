@@ -18,14 +18,9 @@ import numpy as np
 import numpy.typing as npt
 
 from alerts.incidents import Severity
-from sensors import gb3838
+from alerts.vocabulary import Rule
+from sensors.evaluation import Evaluation, evaluate
 from sensors.gb3838 import WaterClass
-
-
-class Rule(StrEnum):
-    CLASS_V = "class_v"
-    TARGET_MISS = "target_miss"
-    STATION_SILENT = "station_silent"
 
 
 class Persistence(StrEnum):
@@ -61,7 +56,7 @@ class Series:
     waterbody: str
     binding: int  # this year's binding target class, 0 when the plan sets none
     stretch: int  # this year's stretch (力争) class, 0 when none
-    evaluation: gb3838.Evaluation
+    evaluation: Evaluation
     first_row: int
 
     @property
@@ -96,8 +91,8 @@ def severity_of(
     raise ValueError(f"{rule} is not judged on readings")
 
 
-def _evaluate(series: Series, values: Mapping[str, npt.NDArray[np.float64]]) -> gb3838.Evaluation:
-    return gb3838.evaluate(
+def _evaluate(series: Series, values: Mapping[str, npt.NDArray[np.float64]]) -> Evaluation:
+    return evaluate(
         values,
         waterbody=series.waterbody,
         target=series.binding or None,
@@ -105,7 +100,7 @@ def _evaluate(series: Series, values: Mapping[str, npt.NDArray[np.float64]]) -> 
 
 
 def _details(
-    series: Series, ev: gb3838.Evaluation, row: int, *, mean_over_s: int | None = None
+    series: Series, ev: Evaluation, row: int, *, mean_over_s: int | None = None
 ) -> dict[str, Any]:
     items = {
         code: {"value": float(ev.rounded[code][row]), "class": int(k[row])}

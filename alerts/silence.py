@@ -18,7 +18,7 @@ from alerts import notifier
 from alerts.evaluator import SILENCE_LOCK, Stats, rule_configs, try_lock
 from alerts.incidents import Change, Severity, State, Subject
 from alerts.models import Incident
-from alerts.rules import Rule
+from alerts.vocabulary import Rule
 from core.models import Station
 
 LAST_READING_SQL = text(

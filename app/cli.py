@@ -1,4 +1,10 @@
-"""The `riverwatch` command."""
+"""The `riverwatch` command.
+
+Exit codes: 0 done; 1 some input was refused or unreadable (the good part was kept);
+2 the command line was wrong; 3 refused (no such station, a conflict, …); 4 no database,
+unreachable, not migrated, or bad settings. Quiet unless --verbose; heavy modules are
+imported by the commands that need them, so that --help and usage errors are instant.
+"""
 
 from __future__ import annotations
 
@@ -8,28 +14,26 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session
 
-from alerts import rule_settings
-from app import migrate
+from app.cli_db import (
+    ExitCode,
+    database,
+    engine_for,
+    fail,
+    progress_default,
+    settings,
+    transaction,
+    upgrade_database,
+)
 from app.contacts.cli import contacts_cli, mute_cli
-from app.ingest.importer import import_file
 from app.reports.cli import report_cli
-from app.stations import service as stations
-from core import catalogue
-from core.db import embedded_postgres, make_engine, make_sessionmaker
-from core.errors import RiverwatchError
-from core.settings import Settings, get_settings
-from sensors.classify_file import classify_file
 
 MAX_ERRORS_SHOWN = 200
+VERSION = "0.1.0"
 
 cli = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 db_cli = typer.Typer(no_args_is_help=True, help="Schema migrations.")
@@ -45,34 +49,32 @@ cli.add_typer(rule_cli, name="rule")
 cli.add_typer(report_cli, name="report")
 
 
-@contextlib.contextmanager
-def database(settings: Settings) -> Iterator[Settings]:
-    """The settings with a reachable database: the configured one, or an embedded one."""
-    if settings.database_url is not None:
-        yield settings
-        return
-    typer.echo(
-        f"RIVERWATCH_DATABASE_URL unset: embedded PostgreSQL in {settings.data_dir}", err=True
-    )
-    with embedded_postgres(settings.data_dir) as url:
-        yield settings.model_copy(update={"database_url": url})
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"riverwatch {VERSION}")
+        raise typer.Exit()
 
 
-@contextlib.contextmanager
-def engine_for(settings: Settings) -> Iterator[Engine]:
-    with database(settings) as ready:
-        assert ready.database_url is not None
-        engine = make_engine(ready.database_url, pool_size=2)
-        try:
-            yield engine
-        finally:
-            engine.dispose()
+@cli.callback()
+def options(
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="log what the database and migrations do")
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="print the version"),
+    ] = False,
+) -> None:
+    from pydantic import ValidationError
 
+    from core import logs
+    from core.settings import get_settings
 
-def upgrade_database(engine: Engine, settings: Settings) -> None:
-    migrate.upgrade(engine, timescaledb=settings.timescaledb)
-    with Session(engine) as session, session.begin():
-        catalogue.sync_parameters(session)
+    level = "INFO" if verbose else "WARNING"
+    try:
+        logs.configure_from(get_settings(), level=level)
+    except ValidationError:  # settings refused: the command says why, in plain text
+        logs.configure(json_lines=False, level=level)
 
 
 @cli.command()
@@ -97,13 +99,18 @@ def serve(
 ) -> None:
     """Serve the API and the scheduler; migrates the database to head first."""
     import uvicorn
+    from sqlalchemy.orm import Session
 
     from app.main import create_app
+    from core import catalogue
+    from core.db import make_engine
 
-    settings = get_settings()
+    current = settings()
+    # serve logs what it does (requests, jobs) at its configured level, not the CLI's.
+    logging.getLogger().setLevel(current.log_level.upper())
     if demo and workers > 1:
         raise typer.BadParameter("--demo runs in one process; leave out --workers")
-    with database(settings) as ready, contextlib.ExitStack() as demo_stack:
+    with database(current, create=True) as ready, contextlib.ExitStack() as demo_stack:
         url = ready.database_url
         assert url is not None
         engine = make_engine(url, pool_size=2)
@@ -126,13 +133,19 @@ def serve(
             )
         engine.dispose()
         host, port = host or ready.host, port or ready.port
-        if demo and "public_url" not in settings.model_fields_set:
+        if demo and "public_url" not in current.model_fields_set:
             # Ack links in the demo's messages should open on this very server.
             ready = ready.model_copy(update={"public_url": f"http://{host}:{port}"})
         app = create_app(ready)
         if feed is None and workers > 1:
             # Worker processes build their app from the environment: hand them the database.
             os.environ["RIVERWATCH_DATABASE_URL"] = url
+            # Each worker keeps its metrics in files there; a scrape of any sums them all.
+            if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+                import tempfile
+
+                metrics_dir = tempfile.mkdtemp(prefix="riverwatch-metrics-")
+                os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
             uvicorn.run(
                 "app.main:create_app",
                 factory=True,
@@ -140,9 +153,10 @@ def serve(
                 port=port,
                 workers=workers,
                 log_level="info",
+                log_config=None,  # core.logs: one redacting handler
             )
         elif feed is None:
-            uvicorn.run(app, host=host, port=port, log_level="info")
+            uvicorn.run(app, host=host, port=port, log_level="info", log_config=None)
         else:
             from app.demo import serve_demo
 
@@ -151,17 +165,21 @@ def serve(
 
 @db_cli.command("upgrade")
 def db_upgrade() -> None:
-    """Migrate the database to the newest schema."""
-    settings = get_settings()
-    with engine_for(settings) as engine:
-        upgrade_database(engine, settings)
+    """Migrate the database to the newest schema (creating the embedded one if need be)."""
+    from app import migrate
+
+    current = settings()
+    with engine_for(current, create=True) as engine:
+        upgrade_database(engine, current)
         typer.echo(f"database at {migrate.current_revision(engine)}")
 
 
 @db_cli.command("downgrade")
 def db_downgrade(revision: Annotated[str, typer.Argument(help="target, e.g. base or -1")]) -> None:
     """Migrate the database back to an older schema."""
-    with engine_for(get_settings()) as engine:
+    from app import migrate
+
+    with engine_for(settings(), create=True) as engine:
         migrate.downgrade(engine, revision)
         typer.echo(f"database at {migrate.current_revision(engine)}")
 
@@ -169,9 +187,13 @@ def db_downgrade(revision: Annotated[str, typer.Argument(help="target, e.g. base
 @seed_cli.command("plan")
 def seed_plan() -> None:
     """Load the action plan's zones, sections and targets (idempotent)."""
-    settings = get_settings()
-    with engine_for(settings) as engine:
-        upgrade_database(engine, settings)
+    from sqlalchemy.orm import Session
+
+    from core import catalogue
+
+    current = settings()
+    with engine_for(current, create=True) as engine:
+        upgrade_database(engine, current)
         with Session(engine) as session, session.begin():
             result = catalogue.seed_plan(session)
     typer.echo(
@@ -182,20 +204,31 @@ def seed_plan() -> None:
 @cli.command("import")
 def import_readings(
     path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV or XLSX file")],
-    chunk_rows: Annotated[int, typer.Option(help="rows per committed chunk")] = 10_000,
-    progress: Annotated[bool, typer.Option(help="progress bar on stderr")] = True,
+    chunk_rows: Annotated[int, typer.Option(min=1, help="rows per committed chunk")] = 10_000,
+    progress: Annotated[
+        bool | None, typer.Option(help="progress bar on stderr (default: at a terminal)")
+    ] = None,
 ) -> None:
-    """Import historical readings (station, time, one column per parameter code)."""
-    settings = get_settings()
-    with engine_for(settings) as engine:
-        upgrade_database(engine, settings)
+    """Import historical readings (station, time, one column per parameter code).
+
+    Exit 1 if any value was refused (the rest is stored)."""
+    from datetime import timedelta
+
+    from app.ingest.importer import import_file
+    from core.db import make_sessionmaker
+
+    current = settings()
+    with engine_for(current, create=True) as engine:
+        upgrade_database(engine, current)
         report = import_file(
             path,
             make_sessionmaker(engine),
             chunk_rows=chunk_rows,
-            progress=progress,
-            late_horizon=timedelta(hours=settings.late_horizon_hours),
+            progress=progress_default() if progress is None else progress,
+            late_horizon=timedelta(hours=current.late_horizon_hours),
         )
+    if report.ignored:
+        typer.echo(f"ignored columns (no parameter): {', '.join(report.ignored)}", err=True)
     for e in report.errors[:MAX_ERRORS_SHOWN]:
         typer.echo(f"line {e.index}: {e.field}: {e.reason}", err=True)
     if len(report.errors) > MAX_ERRORS_SHOWN:
@@ -205,18 +238,28 @@ def import_readings(
         f"{report.revised} revised, {report.refused} refused"
     )
     if report.errors:
-        raise typer.Exit(1)
+        raise typer.Exit(ExitCode.BAD_DATA)
 
 
 @cli.command()
 def classify(
-    path: Annotated[Path, typer.Argument(help="CSV or XLSX with columns named by item code")],
+    path: Annotated[
+        Path,
+        typer.Argument(exists=True, dir_okay=False, help="CSV or XLSX, columns named by item"),
+    ],
     output: Annotated[
         Path | None, typer.Option("-o", "--output", help="write CSV here, not to stdout")
     ] = None,
-    chunk_rows: Annotated[int, typer.Option(help="rows classified per chunk")] = 200_000,
+    chunk_rows: Annotated[int, typer.Option(min=1, help="rows classified per chunk")] = 200_000,
+    progress: Annotated[
+        bool | None, typer.Option(help="progress bar on stderr (default: at a terminal)")
+    ] = None,
 ) -> None:
-    """GB 3838-2002 classes of a table of values: <code>_class, class, main_pollutants."""
+    """GB 3838-2002 classes of a table of values: <item>_class, class, main_pollutants.
+
+    Exit 1 if the file cannot be read or any cell was refused (it is left unclassed)."""
+    from sensors.classify_file import classify_file
+
     try:
         # utf-8-sig: Excel then shows the Chinese of 劣Ⅴ and the pollutant names.
         with (
@@ -224,10 +267,17 @@ def classify(
             if output
             else contextlib.nullcontext(sys.stdout)
         ) as out:
-            classify_file(path, out, chunk_rows=chunk_rows, progress=True, err=sys.stderr)
-    except (ValueError, FileNotFoundError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+            report = classify_file(
+                path,
+                out,
+                chunk_rows=chunk_rows,
+                progress=progress_default() if progress is None else progress,
+                err=sys.stderr,
+            )
+    except (ValueError, OSError) as exc:
+        fail(str(exc), ExitCode.BAD_DATA)
+    if report.bad_cell_count:
+        raise typer.Exit(ExitCode.BAD_DATA)
 
 
 def _assignments(pairs: list[str]) -> dict[str, Any]:
@@ -253,7 +303,9 @@ def station_qc(
     ],
 ) -> None:
     """Override QC thresholds of one parameter at one station (null switches a check off)."""
-    with engine_for(get_settings()) as engine, Session(engine) as session, session.begin():
+    from app.stations import service as stations
+
+    with transaction() as session:
         merged = stations.set_qc_overrides(session, code, parameter, _assignments(settings_))
     typer.echo(f"{code} {parameter}: {json.dumps(merged)}")
 
@@ -261,7 +313,9 @@ def station_qc(
 @rule_cli.command("list")
 def rule_list() -> None:
     """Show the alert rules' configuration."""
-    with engine_for(get_settings()) as engine, Session(engine) as session:
+    from alerts import rule_settings
+
+    with transaction() as session:
         for r in rule_settings.list_rules(session):
             typer.echo(
                 f"{r.code}\t{'on' if r.enabled else 'off'}\t{r.persistence}"
@@ -278,7 +332,9 @@ def rule_set(
     ],
 ) -> None:
     """Change a rule, e.g. `rule set class_v persistence=consecutive consecutive=3`."""
-    with engine_for(get_settings()) as engine, Session(engine) as session, session.begin():
+    from alerts import rule_settings
+
+    with transaction() as session:
         rule_settings.update_rule(session, code, _assignments(settings_))
     typer.echo(f"rule {code} updated")
 
@@ -292,7 +348,9 @@ def station_add(
     interval: Annotated[int, typer.Option(help="expected reporting interval, seconds")] = 3600,
 ) -> None:
     """Register a station and print its API key (shown only this once)."""
-    with engine_for(get_settings()) as engine, Session(engine) as session, session.begin():
+    from app.stations import service as stations
+
+    with transaction() as session:
         station, key = stations.add_station(
             session,
             code=code,
@@ -308,7 +366,9 @@ def station_add(
 @station_cli.command("list")
 def station_list() -> None:
     """List the registered stations."""
-    with engine_for(get_settings()) as engine, Session(engine) as session:
+    from app.stations import service as stations
+
+    with transaction() as session:
         for s in stations.list_stations(session):
             state = "active" if s.active else "inactive"
             typer.echo(f"{s.code}\t{s.section.code}\t{s.mn or '-'}\t{state}\t{s.name}")
@@ -317,7 +377,9 @@ def station_list() -> None:
 @station_cli.command("rotate-key")
 def station_rotate_key(code: Annotated[str, typer.Argument(help="the station's code")]) -> None:
     """Give a station a new API key; the old one stops working."""
-    with engine_for(get_settings()) as engine, Session(engine) as session, session.begin():
+    from app.stations import service as stations
+
+    with transaction() as session:
         key = stations.rotate_key(session, code)
     typer.echo(f"new API key for {code} (store it now; it is not shown again): {key}")
 
@@ -329,12 +391,15 @@ def _exit_cleanly(_signum: int, _frame: object) -> None:
 
 
 def main() -> None:
+    from core.errors import RiverwatchError
+
     signal.signal(signal.SIGTERM, _exit_cleanly)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         cli()
     except RiverwatchError as exc:
         typer.echo(f"error: {exc.message}", err=True)
-        sys.exit(1)
+        # A value refused is bad input; a station that does not exist or a conflict is
+        # a refusal of the request.
+        sys.exit(ExitCode.BAD_DATA if exc.status_code in (400, 422) else ExitCode.REFUSED)
     except KeyboardInterrupt:
         sys.exit(130)

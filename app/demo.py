@@ -27,7 +27,7 @@ from app.stations import service as stations_service
 from core.errors import Conflict
 from core.models import Section, Station
 from sensors.local_time import SHANGHAI
-from sensors.qc import DEFAULT_THRESHOLDS
+from sensors.qc_thresholds import DEFAULT_THRESHOLDS
 from sensors.simulator import AUTOMATIC_ITEMS, Simulator
 
 logger = logging.getLogger(__name__)
@@ -396,8 +396,12 @@ def serve_demo(
     app: FastAPI, *, host: str, port: int, feed: DemoFeed, log_level: str = "info"
 ) -> None:
     """uvicorn.run(app) plus the simulated gateway, which starts once the server listens."""
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level=log_level))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=host, port=port, log_level=log_level, log_config=None)
+    )
     logging.getLogger("uvicorn.access").addFilter(_QUIET_POSTS)
+    # A "batch stored" line per station every few seconds: the round summary stands for them.
+    logging.getLogger("app.ingest.service").setLevel(logging.WARNING)
     gateway = Gateway(
         local_url(host, port),
         feed.stations,

@@ -76,6 +76,6 @@ def _point_webhook(session: Session, contact: Contact, r: Receivers) -> None:
         select(WebhookEndpoint).where(WebhookEndpoint.contact_id == contact.id)
     ).first()
     if endpoint is None:
-        contacts.add_webhook(session, contact.id, url, secret=r.webhook_secret)
+        contacts.add_webhook(session, contact.id, url, secret=r.webhook_secret, allow_internal=True)
     else:
         endpoint.url, endpoint.secret, endpoint.active = url, r.webhook_secret, True

@@ -6,7 +6,8 @@ import hmac
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from app.stations import service as stations
@@ -38,29 +39,38 @@ SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 
+# Declared as security schemes, so that /docs has an Authorize button for each; the
+# checks are ours (auto_error=False), so that every refusal is in the one error model.
+station_key = HTTPBearer(
+    scheme_name="StationKey", description="a station's API key", auto_error=False
+)
+admin_token = HTTPBearer(
+    scheme_name="AdminToken", description="RIVERWATCH_ADMIN_TOKEN", auto_error=False
+)
+Credentials = HTTPAuthorizationCredentials | None
+
+
 def authenticated_station(
-    session: SessionDep,
-    authorization: Annotated[str | None, Header()] = None,
+    session: SessionDep, credentials: Annotated[Credentials, Depends(station_key)]
 ) -> Station:
     """The station whose key is the request's bearer token."""
-    scheme, _, key = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not key.strip():
+    if credentials is None or not credentials.credentials.strip():
         raise Unauthorized("send the station's key as 'Authorization: Bearer <key>'")
-    return stations.authenticate(session, key.strip())
+    return stations.authenticate(session, credentials.credentials.strip())
 
 
 StationAuthDep = Annotated[Station, Depends(authenticated_station)]
 
 
 def require_admin(
-    settings: SettingsDep, authorization: Annotated[str | None, Header()] = None
+    settings: SettingsDep, credentials: Annotated[Credentials, Depends(admin_token)]
 ) -> None:
     """The admin API's bearer token, compared in constant time."""
     if settings.admin_token is None:
         return
-    scheme, _, given = (authorization or "").partition(" ")
+    given = credentials.credentials.strip() if credentials is not None else ""
     expected = settings.admin_token.get_secret_value().encode()
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected):
+    if not hmac.compare_digest(given.encode(), expected):
         raise Unauthorized("admin endpoints need 'Authorization: Bearer <RIVERWATCH_ADMIN_TOKEN>'")
 
 

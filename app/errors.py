@@ -1,22 +1,145 @@
-"""One handler turns domain errors into responses."""
+"""The one error model: every 4xx and 5xx answers `{"error": {code, message, details,
+request_id}}`, whatever raised it (a domain error, request validation, routing, the
+guard middleware, or an unexpected exception)."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.request_context import request_id
 from core.errors import RiverwatchError
 
+# A client that sends 100,000 bad items learns what is wrong from the first ones; the
+# rest are counted, not listed (an unbounded list is a denial of service of its own).
+MAX_DETAILS = 100
 
-def install_error_handler(app: FastAPI) -> None:
-    async def handle(_request: Request, exc: Exception) -> JSONResponse:
+CODES: Mapping[int, str] = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid",
+    429: "too_many_requests",
+    500: "internal_error",
+    503: "unavailable",
+}
+
+
+class ErrorDetail(BaseModel):
+    field: str | None = Field(
+        default=None, description='where: "query.start", "body.delay_s", "values.nh3n", …'
+    )
+    reason: str
+    index: int | None = Field(default=None, description="position of the item in a batch")
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(description="stable, for programs: not_found, invalid, conflict, …")
+    message: str = Field(description="for people")
+    details: list[ErrorDetail] = Field(default_factory=list)
+    details_omitted: int = Field(default=0, description="details beyond the first 100")
+    request_id: str = Field(description="also in the service's log line for this request")
+
+
+class ErrorOut(BaseModel):
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "error": {
+                        "code": "not_found",
+                        "message": "no section 'S99'",
+                        "details": [],
+                        "details_omitted": 0,
+                        "request_id": "3f2a9c0d5e7b4a1c",
+                    }
+                }
+            ]
+        }
+    }
+    error: ErrorBody
+
+
+def error_body(
+    status: int,
+    message: str,
+    details: Sequence[Mapping[str, Any]] = (),
+    *,
+    code: str | None = None,
+) -> bytes:
+    listed = [
+        {k: v for k, v in d.items() if k in ("field", "reason", "index")}
+        for d in details[:MAX_DETAILS]
+    ]
+    body = {
+        "error": {
+            "code": code or CODES.get(status, "error"),
+            "message": message,
+            "details": listed,
+            "details_omitted": max(0, len(details) - MAX_DETAILS),
+            "request_id": request_id(),
+        }
+    }
+    return json.dumps(body, ensure_ascii=False).encode()
+
+
+def error_response(
+    status: int,
+    message: str,
+    details: Sequence[Mapping[str, Any]] = (),
+    *,
+    code: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    response = JSONResponse(None, status_code=status, headers=headers)
+    response.body = error_body(status, message, details, code=code)
+    response.headers["content-length"] = str(len(response.body))
+    if status == 401:
+        response.headers["www-authenticate"] = "Bearer"
+    return response
+
+
+def _field(location: Sequence[Any]) -> str:
+    return ".".join(str(part) for part in location)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    async def domain(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RiverwatchError)
-        body: dict[str, Any] = {"error": exc.code, "message": exc.message}
-        if exc.detail is not None:
-            body["detail"] = exc.detail
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
-        return JSONResponse(body, status_code=exc.status_code, headers=headers)
+        return error_response(exc.status_code, exc.message, exc.details, code=exc.code)
 
-    app.add_exception_handler(RiverwatchError, handle)
+    async def validation(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        details = [
+            # Pydantic's message only: its `input` is not echoed (it may be NaN, which JSON
+            # cannot carry, a secret, or megabytes).
+            {"field": _field(e.get("loc", ())), "reason": str(e.get("msg", "invalid"))}
+            for e in exc.errors()
+        ]
+        if any(e.get("type") == "json_invalid" for e in exc.errors()):
+            return error_response(400, "the body is not valid JSON", details)
+        return error_response(422, "the request is not valid; see details", details)
+
+    async def http(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        message = {
+            404: "no such resource; the API is under /api/v1 (see /docs)",
+            405: "method not allowed here",
+        }.get(exc.status_code, str(exc.detail))
+        return error_response(exc.status_code, message, headers=exc.headers)
+
+    app.add_exception_handler(RiverwatchError, domain)
+    app.add_exception_handler(RequestValidationError, validation)
+    app.add_exception_handler(StarletteHTTPException, http)

@@ -17,7 +17,10 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="The database is reachable and migrated to head")
+@router.get(
+    "/readyz",
+    summary="The database is reachable and migrated to head; the scheduler runs its jobs",
+)
 def readyz(request: Request) -> JSONResponse:
     try:
         current = migrate.current_revision(request.app.state.engine)
@@ -30,4 +33,8 @@ def readyz(request: Request) -> JSONResponse:
         return JSONResponse(
             {"status": "unavailable", "reason": f"database at {current}, code at {head}"}, 503
         )
+    jobs = getattr(request.app.state, "jobs", None)
+    problems = jobs.problems() if jobs is not None else []
+    if problems:
+        return JSONResponse({"status": "unavailable", "reason": "; ".join(problems)}, 503)
     return JSONResponse({"status": "ok", "revision": current})

@@ -8,19 +8,22 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
-from app import health
+from app import health, metrics
 from app.catalogue.routes import router as catalogue_router
 from app.contacts.routes import router as contacts_router
 from app.dashboard.routes import router as dashboard_router
 from app.deps import AdminDep
-from app.errors import install_error_handler
+from app.errors import install_error_handlers
 from app.incidents.routes import ack_router
 from app.incidents.routes import router as incidents_router
 from app.ingest.routes import router as ingest_router
-from app.limits import BodyLimit
+from app.ingest.schemas import BatchIn
+from app.middleware import RequestContext, RequestGuard
+from app.openapi import document_errors
 from app.reports.routes import router as reports_router
 from app.rules.routes import router as rules_router
 from app.stations.routes import router as stations_router
+from core import logs
 from core.db import make_engine, make_sessionmaker
 from core.settings import Settings, get_settings
 
@@ -30,6 +33,8 @@ log = logging.getLogger(__name__)
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    if not logging.getLogger().handlers:  # a worker process of `serve --workers N`
+        logs.configure_from(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -60,12 +65,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    install_error_handler(app)
+    install_error_handlers(app)
+    bulk = (f"{API_PREFIX}/readings", f"{API_PREFIX}/contacts/import")
+    # add_middleware wraps: the last added runs first.
     app.add_middleware(
-        BodyLimit,
-        max_bytes=settings.max_body_bytes,
-        paths=(f"{API_PREFIX}/readings", f"{API_PREFIX}/contacts/import"),
+        RequestGuard,
+        limit_for=lambda path: (
+            settings.max_body_bytes if path.startswith(bulk) else settings.max_json_body_bytes
+        ),
+        needs_credentials=lambda _method, path: (
+            path.startswith(f"{API_PREFIX}/readings")
+            or (settings.admin_token is not None and path.startswith(f"{API_PREFIX}/"))
+        ),
+        # A batch refuses a bad item alone (its codes are checked against the catalogue).
+        nul_allowed=lambda path: path.startswith(f"{API_PREFIX}/readings"),
     )
+    app.add_middleware(RequestContext)
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(catalogue_router)
     api.include_router(stations_router)
@@ -78,5 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(rules_router, dependencies=[AdminDep])
     app.include_router(api)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(ack_router)
+    document_errors(app, body_models=[BatchIn])
     return app

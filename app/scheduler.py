@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import ParamSpec, TypeVar
 
 import httpx
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -18,12 +20,14 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy.orm import Session, sessionmaker
 
 from alerts import dispatcher as delivery
-from alerts import evaluator, silence
+from alerts import evaluator, metrics, silence
 from alerts.digest import send_daily_digest
 from alerts.notifier import Policy
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def policy_for(settings: Settings) -> Policy:
@@ -72,18 +76,54 @@ class Wakeable:
             self.scheduler.modify_job(self.name, next_run_time=datetime.now(UTC))
 
 
+class Heartbeats:
+    """When each interval job last finished without raising: /readyz fails when one is
+    overdue (stuck, or failing every run) or the scheduler stopped."""
+
+    def __init__(self) -> None:
+        self.intervals: dict[str, float] = {}
+        self._last_ok: dict[str, float] = {}
+        self._started = time.monotonic()
+
+    def watch(self, name: str, fn: Callable[P, R]) -> Callable[P, R]:
+        def run(*args: P.args, **kwargs: P.kwargs) -> R:
+            started = time.monotonic()
+            try:
+                result = fn(*args, **kwargs)
+            except Exception:
+                metrics.JOB_FAILURES.labels(name).inc()
+                raise
+            finally:
+                metrics.JOB_DURATION.labels(name).observe(time.monotonic() - started)
+            self._last_ok[name] = time.monotonic()
+            return result
+
+        return run
+
+    def overdue(self) -> list[str]:
+        now = time.monotonic()
+        late = []
+        for name, interval in self.intervals.items():
+            # Three missed runs, and never less than two minutes: a slow run is not an outage.
+            allowed = max(3 * interval, 120.0)
+            if now - self._last_ok.get(name, self._started) > allowed:
+                late.append(name)
+        return late
+
+
 class Jobs:
     def __init__(self, settings: Settings, sessions: sessionmaker[Session]) -> None:
         self.settings = settings
         self.sessions = sessions
+        self.heartbeats = beats = Heartbeats()
         self.policy = policy_for(settings)
         self.client = httpx.Client(trust_env=False)
         channels = delivery.build_channels(
             settings, self.client, delivery.endpoint_secrets(sessions)
         )
         self.dispatcher = delivery.dispatcher_for(settings, sessions, channels, concurrency=8)
-        self.evaluate = Wakeable("evaluate", self._evaluate)
-        self.dispatch = Wakeable("dispatch", self._dispatch)
+        self.evaluate = Wakeable("evaluate", beats.watch("evaluate", self._evaluate))
+        self.dispatch = Wakeable("dispatch", beats.watch("dispatch", self._dispatch))
         self.scheduler = BackgroundScheduler(timezone="Asia/Shanghai")
         interval = {"trigger": "interval", "max_instances": 2, "coalesce": True}
         self.scheduler.add_job(
@@ -92,11 +132,31 @@ class Jobs:
         self.scheduler.add_job(
             self.dispatch, id="dispatch", seconds=settings.dispatch_interval_s, **interval
         )
-        self.scheduler.add_job(self._escalate, id="escalate", seconds=30, **interval)
-        self.scheduler.add_job(self._silence, id="silence", seconds=60, **interval)
         self.scheduler.add_job(
-            self._digest, CronTrigger(hour=8, minute=0), id="digest", coalesce=True
+            beats.watch("escalate", self._escalate), id="escalate", seconds=30, **interval
         )
+        self.scheduler.add_job(
+            beats.watch("silence", self._silence), id="silence", seconds=60, **interval
+        )
+        self.scheduler.add_job(
+            beats.watch("receipts", self.dispatcher.collect_receipts),
+            id="receipts",
+            seconds=settings.receipts_interval_s,
+            **interval,
+        )
+        self.scheduler.add_job(
+            beats.watch("digest", self._digest),
+            CronTrigger(hour=8, minute=0),
+            id="digest",
+            coalesce=True,
+        )
+        beats.intervals = {
+            "evaluate": settings.evaluate_interval_s,
+            "dispatch": settings.dispatch_interval_s,
+            "escalate": 30,
+            "silence": 60,
+            "receipts": settings.receipts_interval_s,
+        }
         self.evaluate.scheduler = self.dispatch.scheduler = self.scheduler
         from app.reports.jobs import add_jobs  # quarterly report, roll-ups, retention
 
@@ -104,6 +164,12 @@ class Jobs:
 
     def start(self) -> None:
         self.scheduler.start()
+
+    def problems(self) -> list[str]:
+        """Why the jobs are not running as they should; empty when they are."""
+        if not self.scheduler.running:
+            return ["scheduler not running"]
+        return [f"job {name} overdue" for name in self.heartbeats.overdue()]
 
     def shutdown(self) -> None:
         self.scheduler.shutdown(wait=True)

@@ -20,7 +20,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a plain script
 
 from sensors.parameters import PARAMETERS
-from sensors.qc import DEFAULT_THRESHOLDS, QCFlag, QCThresholds, run_qc
+from sensors.qc import QCFlag, run_qc
+from sensors.qc_thresholds import DEFAULT_THRESHOLDS, QCThresholds
 
 Batch = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[int, QCThresholds]]
 

@@ -161,7 +161,7 @@ def main() -> None:
         )
         # Loaded without the roll-up triggers, then the roll-ups built the way the migration
         # builds them for a database with history: down a revision and up again.
-        migrate.downgrade(engine, "0004_outbox_cancelled")
+        migrate.downgrade(engine, "0005_sms_providers")
         started = time.perf_counter()
         written = load(session, args.stations, args.days)
         print(f"loaded {written:,} readings of {args.stations} stations × {args.days} days"

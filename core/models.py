@@ -21,11 +21,12 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    case,
     func,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, column_property, mapped_column, relationship
 
 # Deterministic constraint names, so migrations can name what they drop.
 NAMING_CONVENTION = {
@@ -188,6 +189,15 @@ class Reading(Base):
     )
     # Arrived later than the late-data horizon: stored and classified, never alerted on.
     backfill: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    # What the value counts as in classes, means and alerts (see counted_value_sql).
+    counted_value: Mapped[float] = column_property(case((below_detection, value / 2), else_=value))
+
+
+def counted_value_sql(alias: str) -> str:
+    """A value below the detection limit counts as half of it (环办监测函〔2020〕82号): in
+    every class, mean and alert. Reading.counted_value is the same rule for the ORM, and
+    sensors.readings.counted_value for arrays."""
+    return f"CASE WHEN {alias}.below_detection THEN {alias}.value / 2 ELSE {alias}.value END"
 
 
 class ReadingRevision(Base):

@@ -25,6 +25,12 @@ class TimescaleMode(StrEnum):
     OFF = "off"
 
 
+class SmsProvider(StrEnum):
+    HTTP = "http"  # the generic gateway (alerts.channels.sms), and the demo's stand-in
+    ALIYUN = "aliyun"
+    TENCENT = "tencent"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RIVERWATCH_", env_file=".env", extra="ignore")
 
@@ -42,8 +48,10 @@ class Settings(BaseSettings):
     port: int = 8000
     db_pool_size: int = Field(default=10, ge=1)
 
-    # Ingest limits and rules.
+    # Request limits: batches and file imports may be large; every other body is small.
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    max_json_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    # Ingest rules.
     max_batch_times: int = Field(default=5000, ge=1)
     future_tolerance_s: int = Field(default=300, ge=0)
     # Readings older than this when they arrive are backfill: stored, never alerted on.
@@ -57,6 +65,22 @@ class Settings(BaseSettings):
     sms_url: str | None = None
     sms_api_key: SecretStr = SecretStr("")
     sms_sign: str = "水质预警"
+    # aliyun / tencent: sms_url overrides the provider's public endpoint.
+    sms_provider: SmsProvider = SmsProvider.HTTP
+    sms_access_key_id: str = ""  # Aliyun AccessKey ID, Tencent SecretId
+    sms_access_key_secret: SecretStr = SecretStr("")  # AccessKey secret, SecretKey
+    sms_app_id: str = ""  # Tencent SmsSdkAppId
+    sms_region: str | None = None  # default cn-hangzhou (Aliyun), ap-guangzhou (Tencent)
+    # Message kind (alert.class_v, …) -> approved template code (Aliyun) or id (Tencent).
+    sms_templates: dict[str, str] = {}
+    sms_param_max_chars: int = Field(default=35, ge=2)
+    # After a lost answer: how long a message absent from the provider's records may
+    # still turn up there before it is sent again.
+    sms_lookup_grace_s: float = Field(default=300, ge=0)
+    # Our own per-number caps, at or below the provider account's flow control.
+    sms_per_number_per_minute: int = Field(default=2, ge=1)
+    sms_per_number_per_day: int = Field(default=40, ge=1)
+    receipts_interval_s: float = Field(default=60, gt=0)
     # Asia/Shanghai local time; non-critical SMS wait for its end. Empty: none.
     quiet_hours: str = "22:00-07:00"
     # Delay after opening before tier 1, 2, 3… of a section's contacts are told, unless
@@ -72,7 +96,23 @@ class Settings(BaseSettings):
     webhook_timeout_s: float = Field(default=10, gt=0)
     # Raw readings older than this many days are deleted daily, their roll-ups kept (None: off).
     raw_retention_days: int | None = Field(default=None, ge=30)
+    # Webhooks to private, loopback and link-local addresses (a metadata service at
+    # 169.254.169.254, the database's host): refused in production unless allowed here.
+    webhook_allow_internal: bool | None = None
+    # Bearer token of GET /metrics; unset, metrics are open (not served in production).
+    metrics_token: SecretStr | None = None
+    # JSON log lines (production's default) or readable text (development's).
+    log_json: bool | None = None
+    log_level: str = "INFO"
+    # Scheduler jobs' per-run lines (APScheduler's "Running job…"): off unless asked.
+    log_scheduler_runs: bool = False
     scheduler: bool = True  # run the scheduler in `serve` (off for API-only replicas)
+
+    @property
+    def webhooks_may_reach_internal(self) -> bool:
+        if self.webhook_allow_internal is not None:
+            return self.webhook_allow_internal
+        return self.env is not Environment.PRODUCTION
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Self:
@@ -85,8 +125,19 @@ class Settings(BaseSettings):
             problems.append("RIVERWATCH_ADMIN_TOKEN must be set (16 characters or more)")
         if "127.0.0.1" in self.public_url or "localhost" in self.public_url:
             problems.append("RIVERWATCH_PUBLIC_URL must be where people reach the service")
-        if self.sms_url and not self.sms_api_key.get_secret_value():
+        if (
+            self.sms_provider is SmsProvider.HTTP
+            and self.sms_url
+            and not self.sms_api_key.get_secret_value()
+        ):
             problems.append("RIVERWATCH_SMS_API_KEY is empty")
+        if self.sms_provider is not SmsProvider.HTTP:
+            if not self.sms_access_key_id or not self.sms_access_key_secret.get_secret_value():
+                problems.append(
+                    "RIVERWATCH_SMS_ACCESS_KEY_ID and RIVERWATCH_SMS_ACCESS_KEY_SECRET must be set"
+                )
+            if self.sms_provider is SmsProvider.TENCENT and not self.sms_app_id:
+                problems.append("RIVERWATCH_SMS_APP_ID (SmsSdkAppId) must be set")
         if problems:
             raise ValueError("unsafe production settings: " + "; ".join(problems))
         return self

@@ -1,7 +1,9 @@
 """Classify a spreadsheet of readings: CSV or XLSX in, CSV out, streamed in chunks.
 
-Columns named by item codes (ph, do, codmn, cod, bod5, nh3n, tp, tn; matched ignoring case
-and surrounding spaces) are classified; an optional `waterbody` column says river or lake
+Columns named by an item (its code: ph, do, codmn, cod, bod5, nh3n, tp, tn; its Chinese or
+English name; its HJ 212 code; or a common spelling such as NH3-N, ignoring case, spaces
+and a unit in brackets: sensors.validation.column_code) are classified and the others
+named on `err`; an optional `waterbody` column says river or lake
 (empty: river); every other column is carried through as written. Added at the end:
 `<code>_class` per item, `class` and `main_pollutants`, classes written as the national
 platform writes them (Ⅰ … Ⅴ, 劣Ⅴ; empty when there is nothing to class).
@@ -26,19 +28,21 @@ import numpy.typing as npt
 import pandas as pd
 from tqdm import tqdm
 
+from sensors.evaluation import Evaluation, evaluate
 from sensors.gb3838 import (
     LABEL_ARRAY,
     POLLUTANT_CODES,
-    Evaluation,
     Precisions,
-    evaluate,
     resolve_precisions,
     round_half_even,
 )
 from sensors.parameters import BY_CODE, CLASSIFIED_CODES
+from sensors.text_files import SNIFF_BYTES, sniff_encoding
+from sensors.validation import column_code, out_of_bounds
 
 WATERBODY_COLUMN: Final = "waterbody"
-# Spellings of the waterbody column. Lake limits hold for lakes and reservoirs (domain.md).
+# Spellings of the waterbody column. Lake limits hold for lakes and reservoirs
+# (GB 3838-2002, Table 1: 湖、库).
 _RIVER_WORDS: Final = ("", "river", "河流", "河")
 _LAKE_WORDS: Final = ("lake", "reservoir", "湖库", "湖泊", "水库", "湖", "库")
 XLSX_SUFFIXES: Final = (".xlsx", ".xlsm")
@@ -96,21 +100,31 @@ class _Layout:
         items: dict[str, int] = {}
         waterbody = None
         for i, name in enumerate(names):
-            if name in CLASSIFIED_CODES or name == WATERBODY_COLUMN:
-                if name in items or (name == WATERBODY_COLUMN and waterbody is not None):
+            code = column_code(name)
+            if name == WATERBODY_COLUMN:
+                if waterbody is not None:
                     raise ValueError(f"column {name!r} appears twice in the header")
-                if name == WATERBODY_COLUMN:
-                    waterbody = i
-                else:
-                    items[name] = i
+                waterbody = i
+            elif code in CLASSIFIED_CODES:
+                if code in items:
+                    raise ValueError(
+                        f"columns {header[items[code]]!r} and {header[i]!r} both name {code}"
+                    )
+                items[code] = i
         if not items:
             codes = ", ".join(CLASSIFIED_CODES)
-            raise ValueError(f"no column is named by an item code ({codes}); header: {header}")
+            raise ValueError(f"no column names an item ({codes}, or their names); header: {header}")
         ordered = dict(sorted(items.items(), key=lambda kv: kv[1]))
         added = [f"{c}_class" for c in ordered] + ["class", "main_pollutants"]
         # Re-running on our own output recomputes these rather than duplicating them.
         carried = [i for i, name in enumerate(names) if name not in added]
         return cls(list(header), ordered, waterbody, carried, added)
+
+    @property
+    def ignored(self) -> list[str]:
+        """Columns carried through without being classified."""
+        used = {*self.items.values(), self.waterbody}
+        return [h for i, h in enumerate(self.header) if i not in used and h not in self.added]
 
     @property
     def out_header(self) -> list[str]:
@@ -154,6 +168,11 @@ def classify_file(
         if layout is None:
             layout = _Layout.of(chunk.header)
             report.items = tuple(layout.items)
+            if layout.ignored:
+                tqdm.write(
+                    f"{src.name}: not classified, carried through: {', '.join(layout.ignored)}",
+                    file=err,
+                )
             writer.writerow(layout.out_header)
         _classify_chunk(chunk, layout, precisions, reporter).to_csv(
             out, header=False, index=False, lineterminator="\n"
@@ -213,6 +232,11 @@ def _classify_chunk(
             bad[bad] = (text[bad].str.strip() != "").to_numpy()
         report_bad(col, bad, "not a number; left unclassified")
         number[bad] = np.nan
+        # The API's rule: a negative concentration or a pH of 15 is refused, not classed.
+        with np.errstate(invalid="ignore"):
+            outside, what = out_of_bounds(code, number)
+        report_bad(col, outside, f"{what}; left unclassified")
+        number[outside] = np.nan
         if code in ("tp", "tn"):  # the items whose limits depend on the waterbody
             number[unknown_kind] = np.nan
         values[code] = number
@@ -290,17 +314,11 @@ def _csv_chunks(
 
 
 def _sniff_encoding(raw: IO[bytes], src: Path, err: TextIO) -> str:
-    start = raw.read(1 << 20)
+    encoding = sniff_encoding(raw.read(SNIFF_BYTES))
     raw.seek(0)
-    if start.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig"
-    try:
-        # final=False: a character cut at the end of the sample is not an error.
-        codecs.getincrementaldecoder("utf-8")().decode(start, final=False)
-    except UnicodeDecodeError:
+    if encoding == "gb18030":
         tqdm.write(f"{src.name}: not UTF-8, read as GB18030", file=err)
-        return "gb18030"
-    return "utf-8"
+    return encoding
 
 
 def _read_header(raw: IO[bytes], encoding: str) -> str:

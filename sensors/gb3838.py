@@ -1,7 +1,8 @@
 """GB 3838-2002 water-quality classes, vectorised: classify values, evaluate sections.
 
 Facts (Table 1 limits, the single-factor rule, rounding before comparing, exceedance
-multiples, labels and colours) are from ../shared/reference/domain.md. Everything here is
+multiples, labels and colours) are from GB 3838-2002 Table 1, the evaluation method
+(环办〔2011〕22号) and the national real-time platform's records. Everything here is
 pure numpy: no I/O, no pandas, no Python loop over readings (loops run over the ≤ 8
 parameters, the ≤ 5 limits of one, or cache-sized blocks of an array).
 """
@@ -131,13 +132,13 @@ TABLE_1: Final[tuple[LimitRow, ...]] = (
 )  # fmt: skip
 
 # Evaluated items with "≤" limits: the ones exceedance multiples and main pollutants are
-# about (domain.md: none for pH, DO or temperature; TN is not evaluated).
+# about (环办〔2011〕22号: none for pH, DO or temperature; TN is not evaluated).
 POLLUTANT_CODES: Final[tuple[str, ...]] = tuple(
     c for c in EVALUATED_CODES if BY_CODE[c].direction is Direction.AT_MOST
 )
 
-# The national platform's precisions of 2025 (domain.md), to re-class records of that year;
-# the catalogue's defaults (sensors.parameters) are the current ones.
+# The national platform's precisions of 2025 (its published records), to re-class records
+# of that year; the catalogue's defaults (sensors.parameters) are the current ones.
 PLATFORM_PRECISIONS_2025: Final[Mapping[str, int | None]] = MappingProxyType(
     {"ph": 0, "do": 1, "codmn": 1, "nh3n": 2, "tp": 3}
 )
@@ -295,7 +296,7 @@ def _classify_block(
         np.add(out, counts, out=out)
 
 
-def _lake_mask(waterbody: WaterbodyLike, shape: tuple[int, ...]) -> bool | BoolArray:
+def lake_mask(waterbody: WaterbodyLike, shape: tuple[int, ...]) -> bool | BoolArray:
     """True for lakes: one bool for the call, or a bool array of `shape`."""
     if isinstance(waterbody, str):
         return Waterbody(waterbody) is Waterbody.LAKE
@@ -335,7 +336,7 @@ def classify(
         raise ValueError(f"{code!r} is not classified by GB 3838-2002")
     x = np.asarray(values, dtype=np.float64)
     decimals = _precision(code, precision)
-    lake = _lake_mask(waterbody, x.shape)
+    lake = lake_mask(waterbody, x.shape)
     river_cmp = compile_limits(code, Waterbody.RIVER, decimals)
     lake_cmp = compile_limits(code, Waterbody.LAKE, decimals)
 
@@ -358,208 +359,3 @@ def classify(
             _classify_block(xb, lake_cmp, ab, tmp[: stop - start])
             np.copyto(ob, ab, where=mask[start:stop])
     return out.reshape(x.shape)
-
-
-# ---------------------------------------------------------------------------------------
-# Section evaluation (single-factor rule)
-# ---------------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True, eq=False)
-class Evaluation:
-    """Single-factor evaluation of n rows (a section at a time, or per period).
-
-    Arrays are 1-D of length n. Multiples are (C − limit)/limit of the rounded value C where
-    it exceeds the limit, NaN otherwise (within, or no value).
-    """
-
-    classes: Mapping[str, Int8Array]  # every classified item given (TN too)
-    rounded: Mapping[str, FloatArray]  # the values as compared
-    water_class: Int8Array  # worst of the evaluated items; 0 when none has a value
-    target: Int8Array | None  # 1–5; 0 where a row has no target
-    met: BoolArray | None  # a class, and no worse than the target
-    classes_missed: Int8Array | None  # how many classes worse than the target (0 if met)
-    multiples_iii: Mapping[str, FloatArray]  # pollutants given, against class III
-    multiples_target: Mapping[str, FloatArray] | None
-    # (n, 3) indices into POLLUTANT_CODES, largest multiple first; -1 pads.
-    main_pollutants: Int8Array
-
-    def __len__(self) -> int:
-        return len(self.water_class)
-
-    def main_pollutant_codes(self, row: int) -> tuple[str, ...]:
-        return tuple(POLLUTANT_CODES[i] for i in self.main_pollutants[row] if i >= 0)
-
-
-def evaluate(
-    values: Mapping[str, npt.ArrayLike],
-    *,
-    waterbody: WaterbodyLike = Waterbody.RIVER,
-    target: int | npt.ArrayLike | None = None,
-    precisions: Precisions | None = None,
-    main_pollutants_against: Literal["III", "target"] = "III",
-) -> Evaluation:
-    """Evaluate n rows given as item code -> n values (NaN: missing).
-
-    Codes of unclassified items (temperature, conductivity, turbidity) are ignored. `target`
-    is one class for all rows or one per row (0: none). Main pollutants are the up to three
-    pollutants with the largest multiples against class III (the plan's reference) or, with
-    main_pollutants_against="target", against each row's target.
-    """
-    decimals = resolve_precisions(precisions)
-    arrays: dict[str, FloatArray] = {}
-    for code, v in values.items():
-        if get(code).direction is not Direction.NONE:
-            arrays[code] = np.asarray(v, dtype=np.float64).reshape(-1)
-    n = _row_count(arrays, waterbody, target)
-    lake = _lake_mask(waterbody, (n,))
-
-    classes = {c: classify(c, a, lake, decimals[c]) for c, a in arrays.items()}
-    rounded = {c: _rounded(a, decimals[c]) for c, a in arrays.items()}
-    water_class = np.zeros(n, dtype=np.int8)
-    for code in EVALUATED_CODES:
-        if code in classes:
-            np.maximum(water_class, classes[code], out=water_class)
-
-    targets: Int8Array | None = None
-    met: BoolArray | None = None
-    missed: Int8Array | None = None
-    multiples_target: dict[str, FloatArray] | None = None
-    if target is not None:
-        given = np.asarray(target)
-        if given.dtype.kind not in "iu" or ((given < 0) | (given > 5)).any():
-            raise ValueError(f"a target class is an int 1–5 (0: no target), not {target!r}")
-        targets = np.broadcast_to(given.astype(np.int8), (n,)).copy()
-        has = (targets > 0) & (water_class > 0)
-        met = has & (water_class <= targets)
-        missed = np.where(has, np.maximum(water_class - targets, 0), 0).astype(np.int8)
-
-    multiples_iii: dict[str, FloatArray] = {}
-    present = [c for c in POLLUTANT_CODES if c in arrays]
-    for code in present:
-        limits = _limits_by_row(code, lake, n)
-        multiples_iii[code] = _multiple(rounded[code], limits[:, 2])
-    if targets is not None:
-        # Column t-1 is class t's limit; column 5 (NaN) stands for "no target".
-        column = np.where(targets > 0, targets - 1, 5)
-        multiples_target = {}
-        for code in present:
-            limits = np.concatenate([_limits_by_row(code, lake, n), np.full((n, 1), np.nan)], 1)
-            multiples_target[code] = _multiple(rounded[code], limits[np.arange(n), column])
-
-    ranking = multiples_iii
-    if main_pollutants_against == "target":
-        if multiples_target is None:
-            raise ValueError("main pollutants against the target need a target")
-        ranking = multiples_target
-    return Evaluation(
-        classes=MappingProxyType(classes),
-        rounded=MappingProxyType(rounded),
-        water_class=water_class,
-        target=targets,
-        met=met,
-        classes_missed=missed,
-        multiples_iii=MappingProxyType(multiples_iii),
-        multiples_target=None if multiples_target is None else MappingProxyType(multiples_target),
-        main_pollutants=_main_pollutants(ranking, present, n),
-    )
-
-
-def _row_count(
-    arrays: Mapping[str, FloatArray], waterbody: WaterbodyLike, target: int | npt.ArrayLike | None
-) -> int:
-    lengths = {a.size for a in arrays.values()}
-    for per_row in (waterbody, target):
-        if not isinstance(per_row, str | None) and np.ndim(per_row) > 0:
-            lengths.add(np.size(per_row))
-    if len(lengths) > 1:
-        raise ValueError(f"values, waterbody and target differ in length: {sorted(lengths)}")
-    return lengths.pop() if lengths else 0
-
-
-def _rounded(values: FloatArray, decimals: int | None) -> FloatArray:
-    return values if decimals is None else round_half_even(values, decimals)
-
-
-def _limits_by_row(code: str, lake: bool | BoolArray, n: int) -> FloatArray:
-    """(n, 5) limits of classes I … V for each row's waterbody."""
-    river, lakes = class_limits(code, Waterbody.RIVER), class_limits(code, Waterbody.LAKE)
-    mask = np.broadcast_to(np.asarray(lake), (n,))
-    result: FloatArray = np.where(mask[:, None], lakes[None, :], river[None, :])
-    return result
-
-
-def _multiple(c: FloatArray, limit: FloatArray) -> FloatArray:
-    with np.errstate(invalid="ignore"):
-        exceeds = c > limit  # False for NaN value or NaN limit
-        result: FloatArray = np.where(exceeds, (c - limit) / limit, np.nan)
-    # Binary noise ((0.5 − 0.2)/0.2 = 1.4999999999999998) would order two items that the
-    # decimal values tie; no multiple is meaningful past ten decimals.
-    return np.round(result, 10)
-
-
-def _main_pollutants(multiples: Mapping[str, FloatArray], present: list[str], n: int) -> Int8Array:
-    result = np.full((n, 3), -1, dtype=np.int8)
-    if not present:
-        return result
-    stacked = np.stack([multiples[c] for c in present], axis=1)
-    key = np.where(stacked > 0, stacked, -np.inf)  # NaN (not exceeded) sorts last
-    # Stable: equal multiples keep the catalogue's order.
-    order = np.argsort(-key, axis=1, kind="stable")[:, :3]
-    exceeded = np.take_along_axis(key, order, axis=1) > 0
-    to_catalogue = np.array([POLLUTANT_CODES.index(c) for c in present], dtype=np.int8)
-    k = order.shape[1]
-    result[:, :k] = np.where(exceeded, to_catalogue[order], -1)
-    return result
-
-
-@dataclass(frozen=True, slots=True)
-class SectionResult:
-    """One section at one time, for the API."""
-
-    water_class: WaterClass
-    classes: Mapping[str, WaterClass]  # the items with a value
-    rounded: Mapping[str, float]
-    target: WaterClass | None
-    met: bool | None  # None: no target, or no class
-    classes_missed: int
-    multiples_iii: Mapping[str, float]  # only the items exceeding class III
-    multiples_target: Mapping[str, float]  # only the items exceeding the target
-    main_pollutants: tuple[str, ...]
-
-
-def evaluate_section(
-    values: Mapping[str, float | None],
-    *,
-    waterbody: Waterbody | str = Waterbody.RIVER,
-    target: int | None = None,
-    precisions: Precisions | None = None,
-    main_pollutants_against: Literal["III", "target"] = "III",
-) -> SectionResult:
-    """evaluate() for one row; None or NaN is a missing value."""
-    arrays = {c: [np.nan if v is None else v] for c, v in values.items()}
-    ev = evaluate(
-        arrays,
-        waterbody=Waterbody(waterbody),
-        target=target,
-        precisions=precisions,
-        main_pollutants_against=main_pollutants_against,
-    )
-    has_class = ev.water_class[0] > 0
-    return SectionResult(
-        water_class=WaterClass(int(ev.water_class[0])),
-        classes=MappingProxyType(
-            {c: WaterClass(int(k[0])) for c, k in ev.classes.items() if k[0] > 0}
-        ),
-        rounded=MappingProxyType(
-            {c: float(r[0]) for c, r in ev.rounded.items() if not np.isnan(r[0])}
-        ),
-        target=None if target is None else WaterClass(target),
-        met=None if ev.met is None or not has_class else bool(ev.met[0]),
-        classes_missed=0 if ev.classes_missed is None else int(ev.classes_missed[0]),
-        multiples_iii=_exceeding(ev.multiples_iii),
-        multiples_target=_exceeding(ev.multiples_target or {}),
-        main_pollutants=ev.main_pollutant_codes(0),
-    )
-
-
-def _exceeding(multiples: Mapping[str, FloatArray]) -> Mapping[str, float]:
-    return MappingProxyType({c: float(m[0]) for c, m in multiples.items() if m[0] > 0})

@@ -1,6 +1,7 @@
 """The catalogue of items riverwatch stores: what they are called, how loggers name them.
 
-Facts (names, HJ 212 codes, precisions) are from ../shared/reference/domain.md.
+Facts: names from GB 3838-2002 Table 1, codes from HJ 212-2017 Appendix B (and the 2005
+edition's), precisions from the national real-time platform's published records.
 The plausible ranges are QC defaults, not facts of any standard: the physical
 bounds of each quantity, wide enough that only a broken sensor leaves them.
 They are data, overridable per station.
@@ -31,7 +32,7 @@ class Parameter:
     hj212_2017: str
     hj212_2005: str | None
     direction: Direction
-    # Decimals the national platform rounds to before comparing (domain.md, since
+    # Decimals the national platform rounds to before comparing (national platform, since
     # early 2026); None where the references give none, so the value is compared as sent.
     precision: int | None
     plausible_min: float

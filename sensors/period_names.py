@@ -18,6 +18,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal, TypeAlias
 
 from sensors.local_time import SHANGHAI
+from sensors.validation import FIRST_YEAR as _FIRST
+from sensors.validation import LAST_YEAR as _LAST
+
+YEARS = (_FIRST, _LAST)
 
 Kind: TypeAlias = Literal["week", "month", "quarter", "year", "range", "ytd"]
 
@@ -28,9 +32,8 @@ _YEAR = re.compile(r"(\d{4})", re.ASCII)
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 # Longer than any report anyone asks for; keeps expected-sample arithmetic sane.
 MAX_DAYS = 366 * 10
-# Years a period may fall in: far wider than any data, narrow enough that a period's end
-# and the period before it are dates too.
-FIRST_YEAR, LAST_YEAR = 1900, 2999
+# Years a period may fall in: those a reading may carry (one bound for the whole service).
+FIRST_YEAR, LAST_YEAR = YEARS
 
 
 class PeriodError(ValueError):

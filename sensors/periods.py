@@ -1,9 +1,9 @@
 """Period evaluation: per-section means over weeks, months, quarters or years, their classes,
 and the shares of a set of sections in I–III, V and 劣Ⅴ.
 
-Facts from ../shared/reference/domain.md: the period class is the single-factor rule on the
-arithmetic means; a value below the detection limit counts as half the limit; periods are
-in China's time, Asia/Shanghai. Group-by is np.unique + np.bincount, no pandas.
+Facts from the evaluation method (环办〔2011〕22号): the period class is the single-factor
+rule on the arithmetic means; a value below the detection limit counts as half the limit;
+periods are in China's time, Asia/Shanghai. Group-by is np.unique + np.bincount, no pandas.
 
 Times are numpy datetime64 instants in UTC (any unit; naive, as numpy's are). Aware Python
 or pandas timestamps are refused rather than guessed at: convert them first, e.g.
@@ -21,16 +21,16 @@ from typing import Final, Literal, TypeAlias
 import numpy as np
 import numpy.typing as npt
 
+from sensors.evaluation import Evaluation, evaluate
 from sensors.gb3838 import (
-    Evaluation,
     FloatArray,
     Int8Array,
     Precisions,
     Waterbody,
     WaterClass,
-    evaluate,
 )
 from sensors.parameters import CLASSIFIED_CODES, get
+from sensors.readings import counted_value
 
 Period: TypeAlias = Literal["week", "month", "quarter", "year"]
 DayArray: TypeAlias = npt.NDArray[np.datetime64]
@@ -117,7 +117,7 @@ def period_means(
         raise ValueError(f"lengths differ: {n} times, {sec.size} sections, {v.size} values")
 
     keep = ~np.isnat(starts) & ~np.isnan(v)
-    v = np.where(bdl, 0.5 * v, v)[keep]
+    v = counted_value(v, bdl)[keep]
     sec_ids, sec_idx = np.unique(sec[keep], return_inverse=True)
     item_codes, item_idx = np.unique(code_arr[keep], return_inverse=True)
     for code in item_codes:
@@ -302,7 +302,7 @@ class ClassShares:
     def grades(self) -> list[str | None]:
         """Per period, a river's or basin's grade by the share of sections in I–III.
 
-        domain.md: ≥ 90 % 优; 75–90 % 良好; below 75 %: 劣Ⅴ < 20 % 轻度污染, 20–40 %
+        环办〔2011〕22号: ≥ 90 % 优; 75–90 % 良好; below 75 %: 劣Ⅴ < 20 % 轻度污染, 20–40 %
         中度污染, ≥ 40 % 重度污染. None with fewer than five classed sections. Computed in
         integers, so 9 of 10 is exactly 90 %.
         """

@@ -34,3 +34,14 @@ def pivot(
         column[row[mask]] = value[mask]
         columns[parameter.code] = column
     return columns
+
+
+def counted_value(
+    value: npt.ArrayLike, below_detection: npt.ArrayLike | None
+) -> npt.NDArray[np.float64]:
+    """What each value counts as in classes, means and alerts: a value below the detection
+    limit (which carries the limit) counts as half of it (环办监测函〔2020〕82号)."""
+    v = np.asarray(value, dtype=np.float64)
+    if below_detection is None:
+        return v
+    return np.where(np.asarray(below_detection, dtype=np.bool_), 0.5 * v, v)

@@ -43,12 +43,12 @@ from sensors.gb3838 import FloatArray, Waterbody, limit_rows
 from sensors.local_time import SHANGHAI
 from sensors.parameters import BY_CODE, EVALUATED_CODES, Direction
 
-# The nine items of a national automatic surface-water station (domain.md).
+# The nine items a national automatic surface-water station measures.
 AUTOMATIC_ITEMS: Final = ("temp", "ph", "do", "cond", "turb", "codmn", "nh3n", "tp", "tn")
 DATA_FLAGS: Final = ("M", "C")
 DEFAULT_FLAG_PROBABILITY: Final = 0.002  # per section and sample
 
-# China's time is UTC+8 all year (domain.md); the diurnal and seasonal cycles follow it.
+# China's time is UTC+8 all year, no daylight saving; the diurnal and seasonal cycles follow it.
 # Model choice: the better end of DO's class-I band, about air saturation in warm water.
 DO_CLASS_I_TOP: Final = 9.0
 # Model choices: where in a band (0 its better limit, 1 its worse) the resting levels sit.

@@ -1,8 +1,9 @@
-"""An independent evaluation in decimal arithmetic, from domain.md's text, for the report tests.
+"""An independent evaluation in decimal arithmetic, from GB 3838-2002 and its evaluation method.
 
-Written from the reference, not from sensors/gb3838.py: limits of GB 3838 Table 1 (rivers),
-rounding half to even to the platform's precision before comparing, the single-factor
-rule, multiples (C − L) / L, main pollutants the up to three largest multiples.
+Written from the standard and the evaluation method, not from sensors/: limits of
+GB 3838 Table 1 (rivers), rounding half to even to the platform's precision before
+comparing, the single-factor rule, multiples (C − L) / L, main pollutants the up to three
+largest multiples.
 """
 
 from __future__ import annotations

@@ -61,7 +61,9 @@ def world(server_url: str) -> Iterator[dict[str, Any]]:
                 session, name="蒲岐村河长", level="village", phone="13812345678"
             )
             contacts.assign(session, "S07", chief.id, 1)
-            contacts.add_webhook(session, chief.id, f"{gateway}/webhook", secret=SECRET)
+            contacts.add_webhook(
+                session, chief.id, f"{gateway}/webhook", secret=SECRET, allow_internal=True
+            )
         engine.dispose()
         settings = Settings(
             env=Environment.TEST,

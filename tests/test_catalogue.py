@@ -115,7 +115,7 @@ def test_one_section_and_not_found(seeded: Session, client: httpx.Client) -> Non
     assert client.get(f"/api/v1/sections/{code}").json()["name"] == "蒲岐"
     missing = client.get("/api/v1/sections/NOPE")
     assert missing.status_code == 404
-    assert missing.json()["error"] == "not_found"
+    assert missing.json()["error"]["code"] == "not_found"
 
 
 def test_parameters_api(client: httpx.Client) -> None:

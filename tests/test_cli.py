@@ -47,7 +47,7 @@ def test_seed_and_station_commands(cli_env: dict[str, str]) -> None:
     assert rotated.stdout.rsplit(":", 1)[1].strip() not in ("", key)
 
     missing = run(cli_env, "station", "rotate-key", "NOPE")
-    assert missing.returncode == 1
+    assert missing.returncode == 3  # refused: no such station
     assert "no station 'NOPE'" in missing.stderr
     assert "Traceback" not in missing.stderr
 
@@ -137,7 +137,7 @@ def test_classify_command(tmp_path: Path) -> None:
     src.write_text("site,nh3n,tp,do\nA,0.5,0.1,6\nB,1.72,0.12,\nC,x,,\n", encoding="utf-8")
     out = tmp_path / "classes.csv"
     result = run(dict(os.environ), "classify", str(src), "-o", str(out))
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 1, result.stderr  # a refused cell: classified without it
     rows = out.read_text(encoding="utf-8-sig").splitlines()
     assert rows[0].startswith("site,nh3n,tp,do,")
     assert "class" in rows[0].split(",")
@@ -147,3 +147,50 @@ def test_classify_command(tmp_path: Path) -> None:
     assert "nh3n" in result.stderr
     missing = run(dict(os.environ), "classify", str(tmp_path / "nope.csv"))
     assert missing.returncode == 2
+
+
+def test_no_database_here_is_one_line_and_creates_nothing(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RIVERWATCH_")}
+    env["RIVERWATCH_DATA_DIR"] = str(tmp_path / "data")
+    result = run(env, "station", "list")
+    assert result.returncode == 4
+    assert result.stderr.count("\n") == 1
+    assert "no riverwatch database in" in result.stderr
+    assert "RIVERWATCH_DATABASE_URL" in result.stderr
+    assert not (tmp_path / "data").exists()
+
+
+def test_an_unmigrated_database_is_named_not_a_traceback(cli_env: dict[str, str]) -> None:
+    result = run(cli_env, "rule", "list")
+    assert result.returncode == 4
+    assert "riverwatch db upgrade" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_quiet_by_default_and_verbose_on_request(cli_env: dict[str, str]) -> None:
+    upgraded = run(cli_env, "db", "upgrade")
+    assert upgraded.returncode == 0
+    assert upgraded.stderr == ""  # no migration chatter
+    assert run(cli_env, "station", "list").stderr == ""
+    verbose = run(cli_env, "--verbose", "db", "upgrade")
+    assert "INFO" in verbose.stderr
+
+
+def test_version_and_usage_exit_codes() -> None:
+    version = run(dict(os.environ), "--version")
+    assert (version.returncode, version.stdout.strip()) == (0, "riverwatch 0.1.0")
+    assert run(dict(os.environ), "station", "add").returncode == 2  # usage: arguments missing
+
+
+def test_the_cli_starts_without_the_database_stack() -> None:
+    # --help must not import SQLAlchemy, pandas or the models: that is what made every
+    # call take seconds.
+    probe = (
+        "import sys; from app.cli import cli; "
+        "print(' '.join(m for m in ('sqlalchemy', 'pandas', 'core.models', 'alerts.models') "
+        "if m in sys.modules))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert loaded.stdout.strip() == ""

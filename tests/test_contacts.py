@@ -256,7 +256,7 @@ def test_contacts_api(seeded: Session, client: httpx.Client) -> None:
 
     bad = client.post(f"{API}/contacts", json={"name": "x", "level": "county", "phone": "123"})
     assert bad.status_code == 400
-    assert "not a mainland mobile number" in bad.json()["message"]
+    assert "not a mainland mobile number" in bad.json()["error"]["message"]
     bad_level = client.post(f"{API}/contacts", json={"name": "x", "level": "mayor"})
     assert bad_level.status_code == 422
     assert client.get(f"{API}/contacts/999999").status_code == 404
@@ -286,7 +286,7 @@ def test_webhook_secret_is_returned_once_and_never_listed(
     assert client.post(url, json={"url": "ftp://example.cn/x"}).status_code == 400
     weak = client.post(url, json={"url": "https://b.example.cn", "secret": "hunter2"})
     assert weak.status_code == 400
-    assert "whsec_" in weak.json()["message"]
+    assert "whsec_" in weak.json()["error"]["message"]
     assert (
         client.post(f"{API}/contacts/999999/webhooks", json={"url": "https://a.cn"}).status_code
         == 404
@@ -475,7 +475,7 @@ def test_contact_and_mute_commands(cli_env: dict[str, str], tmp_path: Path) -> N
     mutes = run(cli_env, "mute", "list")
     assert "1\tsection S07\t2030-05-01 08:00\t2030-05-01 18:00\tplanned maintenance" in mutes.stdout
     assert run(cli_env, "mute", "remove", "1").returncode == 0
-    assert run(cli_env, "mute", "remove", "1").returncode == 1
+    assert run(cli_env, "mute", "remove", "1").returncode == 3  # no such mute
     assert (
         run(
             cli_env,
@@ -488,5 +488,5 @@ def test_contact_and_mute_commands(cli_env: dict[str, str], tmp_path: Path) -> N
             "--until",
             "2030-01-02",
         ).returncode
-        == 1
+        == 3
     )

@@ -24,7 +24,7 @@ from sensors.parameters import BY_CODE
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NOW = datetime.now(UTC).replace(microsecond=0)
-RAW_HEADER = ["time", "value", "data_flag", "qc_flag", "water_class", "backfill"]
+RAW_HEADER = ["time", "value", "data_flag", "backfill", "qc_flag", "qc", "water_class", "counted"]
 
 
 @pytest.fixture(autouse=True)
@@ -103,7 +103,15 @@ def test_status_lists_every_section_and_the_latest_state_of_one_with_data(
     assert datetime.fromisoformat(s07["last_reading"]) == ago(2)
 
     item = s07["items"]["nh3n"]
-    assert [item[k] for k in ("value", "data_flag", "qc_flag", "water_class")] == [0.9, "M", 4, 3]
+    # The latest value failed QC (maintenance): shown, but with no class, as not counted.
+    assert [item[k] for k in ("value", "data_flag", "qc_flag", "qc", "counted", "water_class")] == [
+        0.9,
+        "M",
+        4,
+        "fail",
+        False,
+        0,
+    ]
     assert (item["good_value"], datetime.fromisoformat(item["good_time"])) == (0.86, ago(3))
     as_of = datetime.fromisoformat(body["as_of"])
     assert item["time"].endswith("+08:00")
@@ -162,7 +170,7 @@ def test_detail_lists_stations_and_leaves_inactive_ones_out_of_the_section_state
     assert datetime.fromisoformat(spare["last_reading"]) == ago(1)
 
     missing = client.get("/api/v1/status/sections/S99")
-    assert (missing.status_code, missing.json()["error"]) == (404, "not_found")
+    assert (missing.status_code, missing.json()["error"]["code"]) == (404, "not_found")
 
 
 def test_raw_series_pages_walk_every_reading_exactly_once(
@@ -315,7 +323,7 @@ def test_csv_has_a_header_and_shanghai_times(
     assert rows[0] == RAW_HEADER
     assert [datetime.fromisoformat(r[0]) for r in rows[1:]] == times[:2]
     assert all(r[0].endswith("+08:00") for r in rows[1:])
-    assert rows[1][1:] == ["0.5", "N", "1", "2", "false"]
+    assert rows[1][1:] == ["0.5", "N", "false", "1", "good", "2", "true"]
 
     by_accept = series(client, **span, headers={"Accept": "text/csv"})
     assert len(list(csv.DictReader(io.StringIO(by_accept.text)))) == 3
@@ -360,4 +368,4 @@ def test_bad_series_requests_are_refused_clearly(
 
 def test_unknown_station_is_404(client: httpx.Client, seeded: Session) -> None:
     response = series(client, "NOPE", parameter="nh3n", start=ago(2), end=NOW)
-    assert (response.status_code, response.json()["error"]) == (404, "not_found")
+    assert (response.status_code, response.json()["error"]["code"]) == (404, "not_found")

@@ -164,7 +164,7 @@ def test_detail_has_timeline_notifications_and_readings(
 
     missing = client.get(f"{API}/incidents/999999999")
     assert missing.status_code == 404
-    assert missing.json()["error"] == "not_found"
+    assert missing.json()["error"]["code"] == "not_found"
 
 
 def test_acknowledge_through_the_api(
@@ -172,8 +172,8 @@ def test_acknowledge_through_the_api(
 ) -> None:
     incident = open_incident(seeded, "S07")
     url = f"{API}/incidents/{incident.id}/acknowledge"
-    assert client.post(url, json={}).status_code == 422
     assert client.post(url, json={"by": "   "}).status_code == 422
+    assert client.post(url, json={"by": 5}).status_code == 422
 
     answer = client.post(url, json={"by": " 张三 "})
     assert answer.status_code == 200, answer.text
@@ -194,24 +194,42 @@ def test_acknowledge_through_the_api(
     assert unknown.status_code == 404
 
 
+def test_acknowledge_and_resolve_need_no_body(client: httpx.Client, seeded: Session) -> None:
+    incident = open_incident(seeded, "S07")
+    answer = client.post(f"{API}/incidents/{incident.id}/acknowledge")
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["acknowledged_by"] == "api"
+    cleared = open_incident(seeded, "S08")
+    cleared.clear_since = datetime.now(UTC)
+    seeded.commit()
+    resolved = client.post(f"{API}/incidents/{cleared.id}/resolve")
+    assert resolved.status_code == 200, resolved.text
+    assert (resolved.json()["state"], resolved.json()["resolve_note"]) == ("resolved", None)
+
+
 def test_resolve_with_a_note_then_409(client: httpx.Client, seeded: Session) -> None:
     incident = open_incident(seeded, "S07")
     url = f"{API}/incidents/{incident.id}/resolve"
-    assert client.post(url, json={"by": "张三"}).status_code == 422
     assert client.post(url, json={"note": ""}).status_code == 422
+    assert client.post(url, json={"note": "x", "force": 1}).status_code == 422
 
-    answer = client.post(url, json={"note": "排污口已封堵", "by": "张三"})
+    # The condition still holds: a resolution now would be followed by a new incident.
+    holds = client.post(url, json={"note": "排污口已封堵", "by": "张三"})
+    assert holds.status_code == 409
+    assert "still holds" in holds.json()["error"]["message"]
+
+    answer = client.post(url, json={"note": "排污口已封堵", "by": "张三", "force": True})
     assert answer.status_code == 200, answer.text
     assert (answer.json()["state"], answer.json()["resolve_note"]) == ("resolved", "排污口已封堵")
     assert answer.json()["resolved_at"] is not None
     timeline = client.get(f"{API}/incidents/{incident.id}").json()["events"]
     assert timeline[-1]["kind"] == "resolved"
-    assert timeline[-1]["details"] == {"by": "张三", "note": "排污口已封堵"}
+    assert timeline[-1]["details"] == {"by": "张三", "note": "排污口已封堵", "forced": True}
 
-    for path, body in [("resolve", {"note": "again"}), ("acknowledge", {"by": "x"})]:
+    for path, body in [("resolve", {"note": "again", "force": True}), ("acknowledge", {"by": "x"})]:
         late = client.post(f"{API}/incidents/{incident.id}/{path}", json=body)
         assert late.status_code == 409
-        assert late.json()["error"] == "conflict"
+        assert late.json()["error"]["code"] == "conflict"
 
 
 def token_for(settings: Settings, incident_id: int, contact_id: int | None, hours: float) -> str:

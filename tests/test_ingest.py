@@ -157,7 +157,7 @@ def test_bad_items_are_refused_one_by_one_and_good_ones_kept(
     assert "pH outside 0–14" in errors[0, "values.ph"]
     assert "not a number" in errors[0, "values.do"]
     assert "no UTC offset" in errors[1, "time"]
-    assert "future" in errors[2, "time"]
+    assert "ahead of the server's clock" in errors[2, "time"]
     assert "unknown data flag" in errors[3, "flags.tp"]
     assert "twice in one batch" in errors[4, "values.nh3n"]
     assert "ISO 8601" in errors[5, "time"]
@@ -166,8 +166,8 @@ def test_bad_items_are_refused_one_by_one_and_good_ones_kept(
     assert "list of codes" in errors[8, "below_detection"]
     # 5 bad values in item 0, 2 under the offset-less time, 1 future, 1 flag, 1 duplicate,
     # 1 under the unparseable time, 1 each under the malformed flag and list; the empty
-    # item refuses no value.
-    assert answer["refused"] == 13
+    # item holds no value but is a refusal, and counts one.
+    assert answer["refused"] == 14
     assert list(stored(session, st)) == [("nh3n", datetime.fromisoformat(shanghai(5)))]
 
 
@@ -183,7 +183,7 @@ def test_non_finite_numbers_are_refused(client: httpx.Client, station: tuple[Sta
         headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
     )
     assert response.status_code == 422
-    reasons = [e["reason"] for e in response.json()["errors"]]
+    reasons = [e["reason"] for e in response.json()["error"]["details"]]
     assert len(reasons) == 2
     assert all("finite" in r for r in reasons)
 
@@ -253,7 +253,10 @@ def test_quality_control_flags_and_good_data_only_for_the_section_class(
     answer = post(client, key, body).json()
     maintenance, out_of_range = answer["times"]
     assert maintenance["items"]["nh3n"]["qc_flag"] == 4
-    assert maintenance["items"]["nh3n"]["water_class"] == 6  # stored and classified anyway
+    # Stored, but a value that does not count shows no class, so it is not read as one.
+    assert maintenance["items"]["nh3n"]["qc"] == "fail"
+    assert maintenance["items"]["nh3n"]["counted"] is False
+    assert maintenance["items"]["nh3n"]["water_class"] == 0
     assert maintenance["section_class"] == 2  # from TP alone: the NH3-N value is not good data
     assert out_of_range["items"]["nh3n"]["qc_flag"] == 4  # outside the plausible range
     rows = stored(session, st)
@@ -304,7 +307,9 @@ def test_a_batch_with_nothing_good_is_422_and_stores_nothing(
     st, key = station
     response = post(client, key, {"readings": [{"time": shanghai(1), "values": {"nh3n": -2}}]})
     assert response.status_code == 422
-    assert response.json()["refused"] == 1
+    error = response.json()["error"]
+    assert error["message"] == "every value was refused (1)"
+    assert [(d["index"], d["field"]) for d in error["details"]] == [(0, "values.nh3n")]
     assert stored(session, st) == {}
 
 
@@ -317,5 +322,5 @@ def test_the_envelope_must_be_a_batch(client: httpx.Client, station: tuple[Stati
             content=b"{not json",
             headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
         ).status_code
-        == 422
+        == 400
     )

@@ -38,3 +38,27 @@ def test_more_work_keeps_it_going_until_done() -> None:
 
     Wakeable("dispatch", work)()
     assert left == [0]
+
+
+def test_heartbeats_report_a_job_that_stopped_succeeding() -> None:
+    import time
+
+    import pytest
+
+    from app.scheduler import Heartbeats
+
+    beats = Heartbeats()
+    beats.intervals = {"dispatch": 1.0}
+    assert beats.overdue() == []
+    beats._started = time.monotonic() - 200  # two minutes is the least allowed
+    assert beats.overdue() == ["dispatch"]
+    beats.watch("dispatch", lambda: None)()
+    assert beats.overdue() == []
+
+    def broken() -> None:
+        raise RuntimeError("database gone")
+
+    beats._last_ok["dispatch"] = time.monotonic() - 200
+    with pytest.raises(RuntimeError):
+        beats.watch("dispatch", broken)()
+    assert beats.overdue() == ["dispatch"]

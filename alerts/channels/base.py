@@ -58,6 +58,10 @@ class OutboundMessage:
     # webhook consumers need. Must be JSON-serialisable.
     payload: Mapping[str, JsonValue]
     created_at: datetime  # when the event was raised; timezone-aware
+    # Set when an earlier attempt may have been accepted but its answer was lost (a
+    # timeout after the request left): the channel must look the message up at the
+    # provider before sending it again.
+    unconfirmed_since: datetime | None = None
 
     def __post_init__(self) -> None:
         if not _IDEMPOTENCY_KEY.fullmatch(self.idempotency_key):
@@ -74,6 +78,14 @@ class DeliveryOutcome:
     http_status: int | None = None
     provider_message_id: str | None = None
     error: str | None = None
+    # RETRY only: the provider may have accepted this attempt (its answer was lost), so
+    # the next attempt looks the message up before sending it again.
+    unconfirmed: bool = False
+    # With unconfirmed: this attempt only looked the message up (nothing was sent), so
+    # the ambiguity still dates from the earlier attempt.
+    lookup_only: bool = False
+    # RETRY only: wait at least this long (the provider's throttling, a rate limit).
+    retry_after_s: float | None = None
 
 
 class Channel(Protocol):

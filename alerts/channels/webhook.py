@@ -38,6 +38,7 @@ from alerts.channels.base import (
     outcome_for_response,
     permanent,
 )
+from alerts.destinations import internal_reason
 
 SECRET_PREFIX = "whsec_"
 MIN_KEY_BYTES = 24  # the specification's minimum for symmetric secrets
@@ -157,11 +158,13 @@ class WebhookChannel:
         secret_for: SecretLookup,
         timeout: float = DEFAULT_TIMEOUT_S,
         clock: Callable[[], float] = time.time,
+        allow_internal: bool = True,
     ) -> None:
         self._client = client
         self._secret_for = secret_for
         self._timeout = timeout
         self._clock = clock
+        self._allow_internal = allow_internal
 
     def send(self, message: OutboundMessage) -> DeliveryOutcome:
         if message.kind is not ChannelKind.WEBHOOK:
@@ -176,6 +179,10 @@ class WebhookChannel:
         except (TypeError, ValueError) as exc:
             return permanent(str(exc))
         headers["content-type"] = "application/json"
+        # Checked at each send too: a name that resolved outside when the endpoint was
+        # added may resolve inside now.
+        if not self._allow_internal and (reason := internal_reason(message.recipient)):
+            return permanent(f"webhooks may not point inside this network: {reason}")
         try:
             response = self._client.post(
                 message.recipient,

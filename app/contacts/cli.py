@@ -1,23 +1,16 @@
-"""`riverwatch contact …` and `riverwatch mute …`.
-
-app.cli is imported inside the commands: it imports this module to mount these apps.
-"""
+"""`riverwatch contact …` and `riverwatch mute …`. The service is imported by each
+command: the CLI's start-up must not pay for SQLAlchemy and the models."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from sqlalchemy.orm import Session
 
-from alerts import contacts as service
-from app.contacts.importer import import_contacts_csv
-from core.settings import get_settings
-from sensors.local_time import SHANGHAI
+from app.cli_db import settings, transaction
+from sensors.local_time import local_minute
 
 contacts_cli = typer.Typer(
     no_args_is_help=True, help="Manage river chiefs, liaisons and their section routes."
@@ -28,18 +21,6 @@ mute_cli = typer.Typer(
 
 SectionOpt = Annotated[str, typer.Option("--section", help="section code, e.g. S07")]
 TierOpt = Annotated[int, typer.Option(help="escalation tier, 1 (told first) to 9")]
-
-
-@contextmanager
-def transaction() -> Iterator[Session]:
-    from app.cli import engine_for
-
-    with engine_for(get_settings()) as engine, Session(engine) as session, session.begin():
-        yield session
-
-
-def _local(at: datetime) -> str:
-    return at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
 
 
 def _parse_time(text: str) -> datetime:
@@ -61,11 +42,18 @@ def contact_add(
     webhook: Annotated[str | None, typer.Option(help="add this webhook endpoint URL")] = None,
 ) -> None:
     """Add a contact, optionally on a section's route and with a webhook endpoint."""
+    from alerts import contacts as service
+
     with transaction() as session:
         contact = service.create_contact(session, name=name, level=level, phone=phone)
         if section is not None:
             service.assign(session, section, contact.id, tier)
-        secret = service.add_webhook(session, contact.id, webhook)[1] if webhook else None
+        allow = settings().webhooks_may_reach_internal
+        secret = (
+            service.add_webhook(session, contact.id, webhook, allow_internal=allow)[1]
+            if webhook
+            else None
+        )
         contact_id = contact.id
     where = f" on {section} tier {tier}" if section else ""
     typer.echo(f"contact {contact_id} added: {name} ({level}){where}")
@@ -78,6 +66,8 @@ def contact_list(
     section: Annotated[str | None, typer.Option(help="only this section's contacts")] = None,
 ) -> None:
     """List contacts: id, level, name, phone, state, sections:tiers, webhook count."""
+    from alerts import contacts as service
+
     with transaction() as session:
         for c in service.list_contacts(session, section_code=section):
             routes = ",".join(sorted(f"{a.section.code}:{a.tier}" for a in c.assignments))
@@ -94,7 +84,11 @@ def contact_import(
 ) -> None:
     """Import name,level,phone,section,tier[,webhook_url] rows; re-running changes nothing."""
     with transaction() as session:
-        report = import_contacts_csv(session, path)
+        from app.contacts.importer import import_contacts_csv
+
+        report = import_contacts_csv(
+            session, path, allow_internal=settings().webhooks_may_reach_internal
+        )
     for e in report.errors:
         typer.echo(f"line {e.line}: {e.reason}", err=True)
     for w in report.webhooks:
@@ -115,6 +109,8 @@ def contact_assign(
     tier: TierOpt = 1,
 ) -> None:
     """Put a contact on a section's route at a tier (or move them to it)."""
+    from alerts import contacts as service
+
     with transaction() as session:
         service.assign(session, section, contact_id, tier)
     typer.echo(f"contact {contact_id} on {section} tier {tier}")
@@ -125,6 +121,8 @@ def contact_unassign(
     contact_id: Annotated[int, typer.Argument(help="the contact's id")], section: SectionOpt
 ) -> None:
     """Take a contact off a section's route."""
+    from alerts import contacts as service
+
     with transaction() as session:
         service.unassign(session, section, contact_id)
     typer.echo(f"contact {contact_id} removed from {section}")
@@ -133,6 +131,8 @@ def contact_unassign(
 @contacts_cli.command("deactivate")
 def contact_deactivate(contact_id: Annotated[int, typer.Argument(help="the contact's id")]) -> None:
     """Stop notifying a contact; their history stays."""
+    from alerts import contacts as service
+
     with transaction() as session:
         service.deactivate_contact(session, contact_id)
     typer.echo(f"contact {contact_id} deactivated")
@@ -146,6 +146,8 @@ def contact_escalation(
     ],
 ) -> None:
     """Replace a section's escalation delays."""
+    from alerts import contacts as service
+
     try:
         seconds = [int(d) for d in delays.split(",") if d.strip()]
     except ValueError:
@@ -165,6 +167,8 @@ def mute_add(
     reason: Annotated[str, typer.Option(help="why, e.g. planned maintenance")] = "",
 ) -> None:
     """Mute a section or a station; times without an offset are Asia/Shanghai time."""
+    from alerts import contacts as service
+
     starts_at, ends_at = _parse_time(start), _parse_time(until)
     with transaction() as session:
         mute = service.create_mute(
@@ -175,8 +179,8 @@ def mute_add(
             station_code=station,
             reason=reason,
         )
-        line = f"mute {mute.id} added: {section or station} {_local(mute.starts_at)}"
-        line += f" – {_local(mute.ends_at)}"
+        line = f"mute {mute.id} added: {section or station} {local_minute(mute.starts_at)}"
+        line += f" – {local_minute(mute.ends_at)}"
     typer.echo(line)
 
 
@@ -185,18 +189,23 @@ def mute_list(
     include_past: Annotated[bool, typer.Option("--all", help="include ended windows")] = False,
 ) -> None:
     """List mute windows: id, target, start, end (Shanghai time), reason."""
+    from alerts import contacts as service
+
     with transaction() as session:
         found = service.list_mutes(session, now=datetime.now(UTC), include_past=include_past)
         for m, sec, sta in found:
             target = f"section {sec}" if sec else f"station {sta}"
             typer.echo(
-                f"{m.id}\t{target}\t{_local(m.starts_at)}\t{_local(m.ends_at)}\t{m.reason or '-'}"
+                f"{m.id}\t{target}\t{local_minute(m.starts_at)}\t"
+                f"{local_minute(m.ends_at)}\t{m.reason or '-'}"
             )
 
 
 @mute_cli.command("remove")
 def mute_remove(mute_id: Annotated[int, typer.Argument(help="the window's id")]) -> None:
     """Delete a mute window."""
+    from alerts import contacts as service
+
     with transaction() as session:
         service.delete_mute(session, mute_id)
     typer.echo(f"mute {mute_id} removed")

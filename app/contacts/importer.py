@@ -19,7 +19,9 @@ from sqlalchemy.orm import Session
 
 from alerts import contacts as service
 from alerts.models import SectionContact
+from core.catalogue import get_section
 from core.errors import BadRequest, RiverwatchError
+from sensors.text_files import decode_text
 
 REQUIRED_COLUMNS: Final = ("name", "level", "phone", "section", "tier")
 OPTIONAL_COLUMNS: Final = ("webhook_url",)
@@ -50,22 +52,24 @@ class ImportReport:
 
 
 def decode_csv(data: bytes) -> str:
-    # Excel on Chinese Windows saves CSV as GBK unless told otherwise; GB 18030 reads it.
     try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        pass
-    try:
-        return data.decode("gb18030")
-    except UnicodeDecodeError:
-        raise BadRequest("the CSV is neither UTF-8 nor GB 18030 text") from None
+        return decode_text(data)
+    except ValueError as exc:
+        raise BadRequest(f"the CSV: {exc}") from None
 
 
-def import_contacts_csv(session: Session, path: Path) -> ImportReport:
-    return import_contacts_text(session, decode_csv(path.read_bytes()))
+def import_contacts_csv(
+    session: Session, path: Path, *, allow_internal: bool = False
+) -> ImportReport:
+    return import_contacts_text(
+        session, decode_csv(path.read_bytes()), allow_internal=allow_internal
+    )
 
 
-def import_contacts_text(session: Session, text: str) -> ImportReport:
+def import_contacts_text(
+    session: Session, text: str, *, allow_internal: bool = False
+) -> ImportReport:
+    """`allow_internal`: webhook URLs may point inside this network (development)."""
     reader = csv.DictReader(io.StringIO(text, newline=""))
     header = [c.strip() for c in reader.fieldnames or ()]
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
@@ -82,7 +86,7 @@ def import_contacts_text(session: Session, text: str) -> ImportReport:
             if None in row:
                 raise BadRequest("more fields than the header has columns")
             with session.begin_nested():
-                _import_row(session, row, report)
+                _import_row(session, row, report, allow_internal)
         except RiverwatchError as exc:
             report.errors.append(RowError(reader.line_num, exc.message))
     return report
@@ -92,7 +96,9 @@ def _cell(row: dict[str, str], column: str) -> str:
     return (row.get(column) or "").strip()
 
 
-def _import_row(session: Session, row: dict[str, str], report: ImportReport) -> None:
+def _import_row(
+    session: Session, row: dict[str, str], report: ImportReport, allow_internal: bool
+) -> None:
     # Everything is checked before anything is written, so a refusal leaves no trace.
     name, level = _cell(row, "name"), _cell(row, "level")
     phone = service.normalise_phone(_cell(row, "phone")) if _cell(row, "phone") else None
@@ -101,8 +107,9 @@ def _import_row(session: Session, row: dict[str, str], report: ImportReport) -> 
         raise BadRequest(f"tier {tier_text!r} is not a whole number")
     tier = service.check_tier(int(tier_text))
     section_code = _cell(row, "section")
-    section = service.section_by_code(session, section_code) if section_code else None
-    url = service.check_url(_cell(row, "webhook_url")) if _cell(row, "webhook_url") else None
+    section = get_section(session, section_code, with_details=False) if section_code else None
+    given_url = _cell(row, "webhook_url")
+    url = service.check_url(given_url, allow_internal=allow_internal) if given_url else None
 
     contact = service.find_contact(session, name, phone)
     if contact is None:
@@ -122,5 +129,7 @@ def _import_row(session: Session, row: dict[str, str], report: ImportReport) -> 
             else:
                 report.assignments_updated += 1
     if url is not None and all(e.url != url for e in contact.endpoints):
-        endpoint, secret = service.add_webhook(session, contact.id, url)
+        endpoint, secret = service.add_webhook(
+            session, contact.id, url, allow_internal=allow_internal
+        )
         report.webhooks.append(NewWebhook(contact.id, contact.name, endpoint.url, secret))

@@ -26,7 +26,9 @@ from app.contacts.schemas import (
     WebhookIn,
     WebhookOut,
 )
-from app.deps import SessionDep
+from app.deps import SessionDep, SettingsDep
+from app.params import Id4
+from core.catalogue import get_section
 from core.errors import PayloadTooLarge
 from sensors.local_time import SHANGHAI
 
@@ -106,16 +108,19 @@ def create_contact(body: ContactIn, session: SessionDep) -> ContactOut:
 )
 def import_contacts(
     session: SessionDep,
+    settings: SettingsDep,
     body: Annotated[bytes, Body(media_type="text/csv", description=CSV_HELP)],
 ) -> ImportReportOut:
     if len(body) > MAX_CSV_BYTES:
         raise PayloadTooLarge(f"the CSV is over {MAX_CSV_BYTES} bytes")
-    report = import_contacts_text(session, decode_csv(body))
+    report = import_contacts_text(
+        session, decode_csv(body), allow_internal=settings.webhooks_may_reach_internal
+    )
     return ImportReportOut.model_validate(report)
 
 
 @router.get("/contacts/{contact_id}", response_model=ContactOut, summary="One contact")
-def get_contact(contact_id: int, session: SessionDep) -> ContactOut:
+def get_contact(contact_id: Id4, session: SessionDep) -> ContactOut:
     return _contact_out(service.get_contact(session, contact_id))
 
 
@@ -124,7 +129,7 @@ def get_contact(contact_id: int, session: SessionDep) -> ContactOut:
     response_model=ContactOut,
     summary="Change a contact; active=false deactivates it",
 )
-def update_contact(contact_id: int, body: ContactPatch, session: SessionDep) -> ContactOut:
+def update_contact(contact_id: Id4, body: ContactPatch, session: SessionDep) -> ContactOut:
     contact = service.update_contact(
         session,
         contact_id,
@@ -143,8 +148,16 @@ def update_contact(contact_id: int, body: ContactPatch, session: SessionDep) -> 
     status_code=status.HTTP_201_CREATED,
     summary="Add a webhook endpoint; its secret is returned this once",
 )
-def add_webhook(contact_id: int, body: WebhookIn, session: SessionDep) -> WebhookCreated:
-    endpoint, secret = service.add_webhook(session, contact_id, body.url, body.secret)
+def add_webhook(
+    contact_id: Id4, body: WebhookIn, session: SessionDep, settings: SettingsDep
+) -> WebhookCreated:
+    endpoint, secret = service.add_webhook(
+        session,
+        contact_id,
+        body.url,
+        body.secret,
+        allow_internal=settings.webhooks_may_reach_internal,
+    )
     return WebhookCreated(id=endpoint.id, url=endpoint.url, active=endpoint.active, secret=secret)
 
 
@@ -153,7 +166,7 @@ def add_webhook(contact_id: int, body: WebhookIn, session: SessionDep) -> Webhoo
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Remove a webhook endpoint",
 )
-def remove_webhook(contact_id: int, endpoint_id: int, session: SessionDep) -> None:
+def remove_webhook(contact_id: Id4, endpoint_id: Id4, session: SessionDep) -> None:
     service.remove_webhook(session, contact_id, endpoint_id)
 
 
@@ -162,7 +175,7 @@ def remove_webhook(contact_id: int, endpoint_id: int, session: SessionDep) -> No
     response_model=AssignmentOut,
     summary="Assign a contact to a section at a tier (or move them to it)",
 )
-def assign(code: str, contact_id: int, body: TierIn, session: SessionDep) -> AssignmentOut:
+def assign(code: str, contact_id: Id4, body: TierIn, session: SessionDep) -> AssignmentOut:
     row = service.assign(session, code, contact_id, body.tier)
     return AssignmentOut(section=code, tier=row.tier)
 
@@ -172,7 +185,7 @@ def assign(code: str, contact_id: int, body: TierIn, session: SessionDep) -> Ass
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Take a contact off a section",
 )
-def unassign(code: str, contact_id: int, session: SessionDep) -> None:
+def unassign(code: str, contact_id: Id4, session: SessionDep) -> None:
     service.unassign(session, code, contact_id)
 
 
@@ -182,7 +195,7 @@ def unassign(code: str, contact_id: int, session: SessionDep) -> None:
     summary="Who a section's alerts go to, tier by tier, and when",
 )
 def section_routes(code: str, session: SessionDep) -> SectionRoutesOut:
-    section = service.section_by_code(session, code)
+    section = get_section(session, code, with_details=False)
     delays = service.escalation_delays(session, section.id)
     by_tier: dict[int, list[RouteContact]] = {t: [] for t in delays}
     for contact, tier in service.routes_for(session, section.id):
@@ -239,5 +252,5 @@ def create_mute(body: MuteIn, session: SessionDep) -> MuteOut:
 @router.delete(
     "/mutes/{mute_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a mute window"
 )
-def delete_mute(mute_id: int, session: SessionDep) -> None:
+def delete_mute(mute_id: Id4, session: SessionDep) -> None:
     service.delete_mute(session, mute_id)

@@ -3,7 +3,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, Strict
+
+from app.params import Flag, Moment, Seconds
 
 Level = Literal["liaison", "village", "township", "county", "office", "operations"]
 LEVEL_HELP = (
@@ -11,7 +13,7 @@ LEVEL_HELP = (
     "office (河长办 / 治水办), or operations (station maintenance)"
 )
 PHONE_HELP = "mainland mobile number, 11 digits; a +86 prefix is accepted and dropped"
-Tier = Annotated[int, Field(ge=1, le=9, description="escalation tier: 1 is told first")]
+Tier = Annotated[int, Strict(), Field(ge=1, le=9, description="escalation tier: 1 is told first")]
 
 
 class Schema(BaseModel):
@@ -28,7 +30,7 @@ class ContactPatch(Schema):
     name: str | None = Field(default=None, min_length=1, max_length=64)
     level: Level | None = Field(default=None, description=LEVEL_HELP)
     phone: str | None = Field(default=None, description=PHONE_HELP + "; null clears it")
-    active: bool | None = Field(
+    active: Flag | None = Field(
         default=None, description="false: never notified, history kept (instead of deleting)"
     )
 
@@ -75,8 +77,8 @@ class TierIn(Schema):
 
 class EscalationStep(Schema):
     tier: Tier
-    delay_s: int = Field(
-        ge=0, description="seconds after an incident opens, unacknowledged, before telling it"
+    delay_s: Seconds = Field(
+        description="seconds after an incident opens, unacknowledged, before telling it"
     )
 
 
@@ -107,10 +109,10 @@ class SectionRoutesOut(Schema):
 class MuteIn(Schema):
     section: str | None = Field(default=None, description="section code (or give station)")
     station: str | None = Field(default=None, description="station code (or give section)")
-    starts_at: datetime = Field(
+    starts_at: Moment = Field(
         description="start, inclusive; without an offset it is Asia/Shanghai local time"
     )
-    ends_at: datetime = Field(
+    ends_at: Moment = Field(
         description="end, exclusive; without an offset it is Asia/Shanghai local time"
     )
     reason: str = Field(default="", max_length=500, description="e.g. planned maintenance")

@@ -11,7 +11,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, Literal, TypeAlias
 
-from sqlalchemy import DateTime, Row, Select, and_, case, cast, func, literal, select, text, true
+from sqlalchemy import DateTime, Row, Select, and_, cast, func, literal, select, text, true
 from sqlalchemy.dialects.postgresql import INTERVAL, distinct_on
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
@@ -65,7 +65,7 @@ def _per_station(since: datetime, *where: Any) -> Select[*tuple[Any, ...]]:
         "last"
     )
     good = (
-        select(Reading.time, Reading.value)
+        select(Reading.time, Reading.counted_value.label("value"))
         .where(pair, Reading.qc_flag == int(QCFlag.GOOD), ~Reading.backfill)
         .order_by(Reading.time.desc())
         .limit(1)
@@ -197,9 +197,9 @@ def bucket_series(
     for the buckets starting after `after`, oldest first. `timescale` None: detect it."""
     if timescale is None:
         timescale = has_timescaledb(session)
-    # A value below the detection limit counts as half of it (环办监测函〔2020〕82号).
-    counted = case((Reading.below_detection, Reading.value / 2), else_=Reading.value)
-    inner = select(bucket_start(unit, timescale).label("bucket"), counted.label("value")).where(
+    inner = select(
+        bucket_start(unit, timescale).label("bucket"), Reading.counted_value.label("value")
+    ).where(
         _in_range(station_id, parameter_id, start, end),
         Reading.qc_flag == int(QCFlag.GOOD),
     )

@@ -5,11 +5,11 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Response
-from pydantic import AwareDatetime
 
 from app.dashboard import service
 from app.dashboard.schemas import Bucket, SectionDetailOut, SeriesOut, StatusOut
 from app.deps import SessionDep
+from app.params import AwareMoment
 from app.stations import service as stations
 from core.models import Station
 
@@ -91,8 +91,8 @@ def station_readings(
     station: StationDep,
     session: SessionDep,
     parameter: Annotated[str, Query(description="parameter code, e.g. nh3n")],
-    start: Annotated[AwareDatetime, Query(description=f"inclusive; {_OFFSET}")],
-    end: Annotated[AwareDatetime, Query(description=f"exclusive; {_OFFSET}")],
+    start: Annotated[AwareMoment, Query(description=f"inclusive; {_OFFSET}")],
+    end: Annotated[AwareMoment, Query(description=f"exclusive; {_OFFSET}")],
     bucket: Annotated[
         Bucket,
         Query(
@@ -102,7 +102,7 @@ def station_readings(
     ] = "raw",
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="points per page")] = 1000,
     cursor: Annotated[
-        AwareDatetime | None,
+        AwareMoment | None,
         Query(description="the previous page's next_cursor: points after it"),
     ] = None,
     format: Annotated[

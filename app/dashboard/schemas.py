@@ -12,16 +12,23 @@ _LABEL = "Ⅰ Ⅱ Ⅲ Ⅳ Ⅴ or 劣Ⅴ; null for class 0"
 _QC = "QARTOD: 1 good, 2 not evaluated, 3 suspect, 4 fail, 9 missing"
 
 
-class ReadingState(BaseModel):
+class Judged(BaseModel):
+    """A value's class and QC verdict. A value that does not count has no class."""
+
+    water_class: int = Field(description=f"the value's own {_CLASS}; 0 if it does not count")
+    label: str | None = Field(description=_LABEL)
+    qc_flag: int = Field(description=_QC)
+    qc: str = Field(description="the QC flag in words: good, not_evaluated, suspect, fail")
+    counted: bool = Field(description="counts for classes and alerts (QC good)")
+
+
+class ReadingState(Judged):
     parameter: str = Field(description="parameter code (see /api/v1/parameters)")
     name_zh: str
     unit: str
     time: datetime = Field(description="time of the latest reading, +08:00")
     age_s: float = Field(description="seconds from that reading to the answer's `as_of`")
     value: float
-    water_class: int = Field(description=f"the value's own {_CLASS}")
-    label: str | None = Field(description=_LABEL)
-    qc_flag: int = Field(description=_QC)
     data_flag: str = Field(description="HJ 212 data flag as the logger sent it (N normal, …)")
     backfill: bool = Field(description="arrived after the late-data horizon")
 
@@ -79,12 +86,10 @@ class SectionDetailOut(SectionState):
     stations: list[StationState]
 
 
-class RawPoint(BaseModel):
+class RawPoint(Judged):
     time: datetime = Field(description="+08:00")
     value: float
     data_flag: str = Field(description="HJ 212 data flag")
-    qc_flag: int = Field(description=_QC)
-    water_class: int = Field(description=_CLASS)
     backfill: bool
 
 

@@ -29,16 +29,32 @@ from core import catalogue
 from core.catalogue import in_force
 from core.errors import BadRequest
 from core.models import Section, Station
-from sensors import gb3838
+from sensors.evaluation import evaluate_section
 from sensors.gb3838 import WaterClass
 from sensors.local_time import SHANGHAI
 from sensors.parameters import BY_CODE, BY_ID, EVALUATED_CODES, Parameter
+from sensors.qc import QCFlag
 
 DEFAULT_WINDOW_HOURS = 7 * 24
+RAW_COLUMNS = ["time", "value", "data_flag", "backfill", "qc_flag", "qc", "water_class", "counted"]
 
 
 def _label(water_class: int | None) -> str | None:
     return WaterClass(water_class).label if water_class else None
+
+
+def _judged(water_class: int, qc_flag: int) -> dict[str, Any]:
+    """A value that does not count (QC not good) shows no class: it is not read as if it
+    counted."""
+    counted = qc_flag == QCFlag.GOOD
+    shown = water_class if counted else 0
+    return {
+        "water_class": shown,
+        "label": _label(shown),
+        "qc_flag": qc_flag,
+        "qc": QCFlag(qc_flag).label,
+        "counted": counted,
+    }
 
 
 def _reading(row: Any, now: datetime) -> dict[str, Any]:
@@ -51,9 +67,7 @@ def _reading(row: Any, now: datetime) -> dict[str, Any]:
         # Loggers may be a few minutes ahead (ingest tolerates it); an age is never negative.
         "age_s": max(0.0, (now - row.time).total_seconds()),
         "value": row.value,
-        "water_class": row.water_class,
-        "label": _label(row.water_class),
-        "qc_flag": row.qc_flag,
+        **_judged(row.water_class, row.qc_flag),
         "data_flag": row.data_flag,
         "backfill": row.backfill,
     }
@@ -73,7 +87,7 @@ def _section_state(section: Section, rows: Sequence[Any], now: datetime) -> dict
     # The section comes with its targets loaded: no query per section.
     found = in_force(section.targets, now.astimezone(SHANGHAI).year)
     target = found[0] if found else None
-    result = gb3838.evaluate_section(good, waterbody=section.waterbody, target=target)
+    result = evaluate_section(good, waterbody=section.waterbody, target=target)
     return {
         "code": section.code,
         "name": section.name,
@@ -142,7 +156,7 @@ def resolve_parameter(code: str) -> Parameter:
     except KeyError:
         raise BadRequest(
             f"unknown parameter {code!r}; known: {', '.join(BY_CODE)}",
-            detail={"known": list(BY_CODE)},
+            details=[{"field": "parameter", "reason": f"known: {', '.join(BY_CODE)}"}],
         ) from None
 
 
@@ -171,9 +185,8 @@ def series(
                 time=r.time.astimezone(SHANGHAI),
                 value=r.value,
                 data_flag=r.data_flag,
-                qc_flag=r.qc_flag,
-                water_class=r.water_class,
                 backfill=r.backfill,
+                **_judged(r.water_class, r.qc_flag),
             )
             for r in rows[:limit]
         ]
@@ -211,7 +224,7 @@ def series_csv(out: SeriesOut) -> str:
     """The page as CSV: a header row, then one row per point; times ISO 8601 in +08:00."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    fields = list(RawPoint.model_fields if out.bucket == "raw" else BucketPoint.model_fields)
+    fields = RAW_COLUMNS if out.bucket == "raw" else list(BucketPoint.model_fields)
     writer.writerow(fields)
     for point in out.points:
         values = point.model_dump(mode="json")

@@ -17,7 +17,8 @@ from fastapi.responses import HTMLResponse
 from alerts import acklinks, outbox
 from alerts import incidents as lifecycle
 from alerts.incidents import State
-from alerts.models import Incident
+from alerts.models import Incident, OutboxStatus
+from alerts.vocabulary import Rule
 from app.deps import SessionDep, SettingsDep
 from app.incidents import queries
 from app.incidents.schemas import (
@@ -32,14 +33,15 @@ from app.incidents.schemas import (
     incident_out,
     notifications_out,
 )
+from app.params import Id8, PageOffset
 from core.errors import NotFound
-from sensors.local_time import SHANGHAI
+from sensors.local_time import local_minute
 
 router = APIRouter(tags=["incidents"])
 ack_router = APIRouter(tags=["incidents"], include_in_schema=False)
 
 Limit = Annotated[int, Query(ge=1, le=500)]
-Offset = Annotated[int, Query(ge=0)]
+Offset = Annotated[PageOffset, Query()]
 MESSAGES_PER_INCIDENT = 500
 
 
@@ -98,7 +100,7 @@ def _detail(session: SessionDep, incident: Incident, readings_limit: int) -> Inc
     summary="One incident with its timeline, notifications and the readings around it",
 )
 def get_incident(
-    incident_id: int,
+    incident_id: Id8,
     session: SessionDep,
     readings_limit: Annotated[int, Query(ge=0, le=5000)] = 1000,
 ) -> IncidentDetailOut:
@@ -109,8 +111,12 @@ def get_incident(
     "/incidents/{incident_id}/acknowledge",
     response_model=IncidentOut,
     summary="Acknowledge: escalation and reminders stop (idempotent; 409 once resolved)",
+    responses={409: {"description": "resolved already"}},
 )
-def acknowledge(incident_id: int, body: AcknowledgeIn, session: SessionDep) -> IncidentOut:
+def acknowledge(
+    incident_id: Id8, session: SessionDep, body: AcknowledgeIn | None = None
+) -> IncidentOut:
+    body = body or AcknowledgeIn()
     incident = lifecycle.get(session, incident_id, lock=True)
     lifecycle.acknowledge(session, incident, by=body.by, at=datetime.now(UTC), via="api")
     return incident_out(incident, queries.context(session, incident))
@@ -119,12 +125,16 @@ def acknowledge(incident_id: int, body: AcknowledgeIn, session: SessionDep) -> I
 @router.post(
     "/incidents/{incident_id}/resolve",
     response_model=IncidentOut,
-    summary="Resolve with a note (409 if resolved already)",
+    summary="Resolve, with a note (409 if resolved already, or if its condition still "
+    "holds and `force` is not set)",
+    responses={409: {"description": "resolved already, or the condition still holds"}},
 )
-def resolve(incident_id: int, body: ResolveIn, session: SessionDep) -> IncidentOut:
+def resolve(incident_id: Id8, session: SessionDep, body: ResolveIn | None = None) -> IncidentOut:
+    body = body or ResolveIn()
     incident = lifecycle.get(session, incident_id, lock=True)
-    # Without a name the event would say "riverwatch", which means resolved automatically.
-    lifecycle.resolve(session, incident, at=datetime.now(UTC), note=body.note, by=body.by or "api")
+    lifecycle.resolve(
+        session, incident, at=datetime.now(UTC), note=body.note, by=body.by, force=body.force
+    )
     return incident_out(incident, queries.context(session, incident))
 
 
@@ -135,8 +145,8 @@ def resolve(incident_id: int, body: ResolveIn, session: SessionDep) -> IncidentO
 )
 def list_notifications(
     session: SessionDep,
-    status: Annotated[str | None, Query(pattern="^(pending|delivered|dead)$")] = None,
-    incident_id: int | None = None,
+    status: Annotated[OutboxStatus | None, Query()] = None,
+    incident_id: Id8 | None = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> list[NotificationOut]:
@@ -161,18 +171,13 @@ def list_dead_letters(
     "/dead-letters/{message_id}/retry",
     response_model=NotificationOut,
     summary="Send a dead message again, now (409 unless it is dead)",
+    responses={409: {"description": "the message is not dead"}},
 )
-def retry_dead_letter(message_id: int, session: SessionDep) -> NotificationOut:
+def retry_dead_letter(message_id: Id8, session: SessionDep) -> NotificationOut:
     return notifications_out(session, [outbox.retry_dead(session, message_id)])[0]
 
 
 # --- The ack link -------------------------------------------------------------------------
-
-RULES = {
-    "class_v": "水质为Ⅴ类或劣Ⅴ类 / class V or worse",
-    "target_miss": "未达水质目标 / target class missed",
-    "station_silent": "站点无数据 / station silent",
-}
 
 
 def _page(status: int, heading: str, *paragraphs: str, button: bool = False) -> HTMLResponse:
@@ -198,17 +203,13 @@ def _page(status: int, heading: str, *paragraphs: str, button: bool = False) -> 
     return HTMLResponse(page, status_code=status, headers=headers)
 
 
-def _local(at: datetime) -> str:
-    return at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
-
-
 def _summary(session: SessionDep, incident: Incident) -> str:
     where = queries.context(session, incident)
     place = f"{where.section.code} {where.section.name}" if where.section else ""
     if where.station is not None:
         place = f"{place} {where.station.code}".strip()
-    rule = RULES.get(incident.rule, incident.rule)
-    return f"{place}: {rule}, {_local(incident.opened_at)}"
+    rule = Rule(incident.rule).label
+    return f"{place}: {rule}, {local_minute(incident.opened_at)}"
 
 
 def _claim(
@@ -222,7 +223,7 @@ def _claim(
         return _page(
             410,
             "链接已过期 / Link expired",
-            f"此确认链接已于 {_local(exc.claim.expires_at)} 过期，"
+            f"此确认链接已于 {local_minute(exc.claim.expires_at)} 过期，"
             "请使用最新短信中的链接或联系值班室。",
             "This link has expired; use the link in the latest message or call the duty office.",
         )
@@ -245,11 +246,11 @@ def _settled(
     """The page for an incident no one needs to acknowledge any more, if that is the case."""
     summary = _summary(session, incident)
     if incident.state == State.RESOLVED:
-        at = _local(incident.resolved_at) if incident.resolved_at else ""
+        at = local_minute(incident.resolved_at) if incident.resolved_at else ""
         return _page(resolved_status, "事件已解决 / Already resolved", summary, at)
     if incident.state == State.ACKNOWLEDGED:
         who = incident.acknowledged_by or ""
-        at = _local(incident.acknowledged_at) if incident.acknowledged_at else ""
+        at = local_minute(incident.acknowledged_at) if incident.acknowledged_at else ""
         return _page(200, "已确认 / Already acknowledged", summary, f"{who} · {at}".strip(" ·"))
     return None
 

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from alerts.incidents import Severity
 from alerts.models import Incident, OutboxMessage
 from app.incidents import queries
+from app.params import Flag
 
 # Who acted and why are free text, but blank is no answer and a novel is no name.
 Who = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
@@ -100,12 +101,17 @@ class IncidentDetailOut(IncidentOut):
 
 
 class AcknowledgeIn(BaseModel):
-    by: Who = Field(description="who is acting on the incident")
+    by: Who = Field(default="api", description="who is acting on the incident")
 
 
 class ResolveIn(BaseModel):
-    note: Note = Field(description="what was found and done")
-    by: Who | None = None
+    note: Note | None = Field(default=None, description="what was found and done")
+    by: Who = Field(default="api", description="who resolves it")
+    force: Flag = Field(
+        default=False,
+        description="resolve even though the condition still holds (a new incident then "
+        "opens at the next offending reading)",
+    )
 
 
 def mask_recipient(channel: str, recipient: str) -> str:

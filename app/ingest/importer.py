@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import itertools
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,7 +25,8 @@ from tqdm import tqdm
 from app.ingest import service
 from app.ingest.validate import Refusal, parse_items
 from core.models import Station
-from sensors.parameters import BY_CODE
+from sensors.text_files import open_text
+from sensors.validation import column_code
 
 FIRST_DATA_LINE = 2  # line 1 is the header
 
@@ -38,6 +39,21 @@ class ImportReport:
     revised: int = 0
     refused: int = 0
     errors: list[Refusal] = field(default_factory=list)  # index = the file's line number
+    ignored: list[str] = field(default_factory=list)  # columns that name nothing we read
+
+
+STRUCTURAL_COLUMNS = frozenset({"station", "time", "below_detection"})
+
+
+def ignored_columns(header: Iterable[str]) -> list[str]:
+    def read(name: str) -> bool:
+        return (
+            name in STRUCTURAL_COLUMNS
+            or column_code(name) is not None
+            or (name.endswith("_flag") and column_code(name.removesuffix("_flag")) is not None)
+        )
+
+    return [name for name in header if not read(name)]
 
 
 def read_rows(path: Path) -> Iterator[dict[str, Any]]:
@@ -54,7 +70,7 @@ def read_rows(path: Path) -> Iterator[dict[str, Any]]:
         finally:
             book.close()
         return
-    with path.open(newline="", encoding="utf-8-sig") as f:
+    with open_text(path) as f:
         for row in csv.DictReader(f):
             yield {k.strip(): (v if v != "" else None) for k, v in row.items() if k}
 
@@ -72,13 +88,15 @@ def _number(cell: Any) -> Any:
 def to_item(row: Mapping[str, Any]) -> dict[str, Any]:
     values = {
         code: _number(cell)
-        for code, cell in row.items()
-        if code in BY_CODE and cell is not None and cell != ""
+        for name, cell in row.items()
+        if (code := column_code(name)) is not None and cell is not None and cell != ""
     }
     flags = {
-        key.removesuffix("_flag"): str(cell).strip()
-        for key, cell in row.items()
-        if key.endswith("_flag") and cell not in (None, "")
+        code: str(cell).strip()
+        for name, cell in row.items()
+        if name.endswith("_flag")
+        and (code := column_code(name.removesuffix("_flag"))) is not None
+        and cell not in (None, "")
     }
     below = str(row.get("below_detection") or "").replace(";", " ").replace(",", " ").split()
     time = row.get("time")
@@ -102,12 +120,14 @@ def import_file(
     bar = tqdm(desc=f"importing {path.name}", unit=" rows", disable=not progress, file=err)
     rows = enumerate(read_rows(path), start=FIRST_DATA_LINE)
     while chunk := list(itertools.islice(rows, chunk_rows)):
+        if report.rows == 0:
+            report.ignored = ignored_columns(chunk[0][1])
         by_station: dict[str, list[tuple[int, dict[str, Any]]]] = defaultdict(list)
         for line, row in chunk:
             code = str(row.get("station") or "").strip()
             if code not in known:
                 report.errors.append(Refusal(line, "station", f"unknown station {code!r}"))
-                report.refused += sum(1 for k, v in row.items() if k in BY_CODE and v)
+                report.refused += sum(1 for k, v in row.items() if column_code(k) and v)
                 continue
             by_station[code].append((line, to_item(row)))
         with sessions() as session, session.begin():

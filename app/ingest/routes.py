@@ -1,22 +1,46 @@
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any, NamedTuple
 
-from fastapi import APIRouter, BackgroundTasks, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Request
 from fastapi.responses import JSONResponse
 
 from app.deps import SessionDep, SettingsDep, StationAuthDep
+from app.errors import MAX_DETAILS
 from app.ingest import service
-from app.ingest.schemas import BatchIn, IngestOut
+from app.ingest.schemas import IngestOut
 from app.ingest.validate import parse_items
-from core.errors import Forbidden, PayloadTooLarge
+from core.errors import BadRequest, Forbidden, Invalid, PayloadTooLarge
 from sensors.gb3838 import WaterClass
+from sensors.qc import QCFlag
 
 router = APIRouter(tags=["ingest"])
 
 
+class BatchEnvelope(NamedTuple):
+    station: str | None
+    readings: list[Any]
+
+
 LABELS = tuple(WaterClass(k).label for k in range(len(WaterClass)))
+QC_LABELS = {int(f): f.label for f in QCFlag}
+
+
+def item_out(value: float, water_class: int, qc: int) -> dict[str, Any]:
+    """One item of a time: a value that does not count (QC not good) has no class, so it
+    is never read as if it did."""
+    counted = qc == QCFlag.GOOD
+    shown = water_class if counted else 0
+    return {
+        "value": value,
+        "water_class": shown,
+        "label": LABELS[shown],
+        "qc_flag": qc,
+        "qc": QC_LABELS[qc],
+        "counted": counted,
+    }
 
 
 def _time_out(t: service.TimeResult) -> dict[str, Any]:
@@ -27,10 +51,7 @@ def _time_out(t: service.TimeResult) -> dict[str, Any]:
     met = None if ev.met is None or t.target is None or section_class == 0 else bool(ev.met[row])
     return {
         "time": t.time.isoformat(),
-        "items": {
-            code: {"value": value, "water_class": cls, "label": LABELS[cls], "qc_flag": qc}
-            for code, (value, cls, qc) in t.items.items()
-        },
+        "items": {code: item_out(value, cls, qc) for code, (value, cls, qc) in t.items.items()},
         "section_class": section_class,
         "section_label": LABELS[section_class],
         "target_class": t.target,
@@ -40,20 +61,59 @@ def _time_out(t: service.TimeResult) -> dict[str, Any]:
     }
 
 
+async def batch_items(request: Request, settings: SettingsDep) -> BatchEnvelope:
+    """The batch's envelope, checked before its items: an item is judged alone, so one bad
+    item never loses the others, and the item count is checked before any item is."""
+    try:
+        body = json.loads(await request.body())
+    except (ValueError, RecursionError):
+        raise BadRequest("the body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise Invalid(
+            "the body must be an object {readings: [...]}",
+            details=[{"field": "body", "reason": "not an object"}],
+        )
+    readings, station = body.get("readings"), body.get("station")
+    if not isinstance(readings, list):
+        raise Invalid(
+            "readings must be a list of {time, values, flags?, below_detection?}",
+            details=[{"field": "body.readings", "reason": "missing or not a list"}],
+        )
+    if station is not None and not isinstance(station, str):
+        raise Invalid(
+            "station must be the posting station's code",
+            details=[{"field": "body.station", "reason": "not a string"}],
+        )
+    if len(readings) > settings.max_batch_times:
+        raise PayloadTooLarge(
+            f"{len(readings)} times in one batch; at most {settings.max_batch_times}",
+            details=[{"field": "body.readings", "reason": "too many items"}],
+        )
+    return BatchEnvelope(station, readings)
+
+
 @router.post(
     "/readings",
     response_model=IngestOut,
     summary="Post a batch of a station's readings",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/BatchIn"}}},
+        }
+    },
     responses={
-        401: {"description": "missing or unknown station key"},
         403: {"description": "the batch names another station"},
         413: {"description": "body or batch too large"},
-        422: {"description": "every value refused (the body says why, item by item)"},
+        422: {
+            "description": "the envelope is not a batch, or every value was refused "
+            "(`details` lists them, item by item)"
+        },
     },
 )
 def post_readings(
-    batch: BatchIn,
     station: StationAuthDep,
+    batch: Annotated[BatchEnvelope, Depends(batch_items)],
     session: SessionDep,
     settings: SettingsDep,
     request: Request,
@@ -63,19 +123,13 @@ def post_readings(
 
     The same (station, parameter, time) with the same value is a duplicate and changes
     nothing; with another value it is a revision: the stored value is replaced and the old
-    one kept in the audit table.
+    one kept in the audit table. Times are kept to the second.
     """
     if batch.station is not None and batch.station != station.code:
-        raise Forbidden(f"this key belongs to station {station.code!r}, not {batch.station!r}")
-    if len(batch.readings) > settings.max_batch_times:
-        raise PayloadTooLarge(
-            f"{len(batch.readings)} times in one batch; at most {settings.max_batch_times}"
-        )
+        raise Forbidden(f"this key belongs to station {station.code!r}, not the one named")
     now = datetime.now(UTC)
     parsed = parse_items(
-        (r.__dict__ for r in batch.readings),
-        now=now,
-        future_tolerance=timedelta(seconds=settings.future_tolerance_s),
+        batch.readings, now=now, future_tolerance=timedelta(seconds=settings.future_tolerance_s)
     )
     result = service.ingest(
         session,
@@ -84,7 +138,9 @@ def post_readings(
         now=now,
         late_horizon=timedelta(hours=settings.late_horizon_hours),
     )
-    nothing_kept = result.refused and not (result.accepted or result.duplicate or result.revised)
+    errors = [{"index": e.index, "field": e.field, "reason": e.reason} for e in result.errors]
+    if result.refused and not (result.accepted or result.duplicate or result.revised):
+        raise Invalid(f"every value was refused ({result.refused})", details=errors)
     jobs = request.app.state.jobs
     if jobs is not None and result.may_alert:
         # Background tasks run after the session's commit: the evaluator sees this batch.
@@ -96,11 +152,9 @@ def post_readings(
             "duplicate": result.duplicate,
             "revised": result.revised,
             "refused": result.refused,
-            "errors": [
-                {"index": e.index, "field": e.field, "reason": e.reason} for e in result.errors
-            ],
+            "errors": errors[:MAX_DETAILS],
+            "errors_omitted": max(0, len(errors) - MAX_DETAILS),
             "times": [_time_out(t) for t in result.times],
         },
-        status_code=422 if nothing_kept else 200,
         background=background,
     )

@@ -55,10 +55,17 @@ class RefusedOut(BaseModel):
 
 class ItemClass(BaseModel):
     value: float
-    water_class: int = Field(description="GB 3838 class: 1–5, 6 for 劣Ⅴ, 0 not classified")
-    label: str = Field(description="Ⅰ Ⅱ Ⅲ Ⅳ Ⅴ or 劣Ⅴ")
+    water_class: int = Field(
+        description="GB 3838 class: 1–5, 6 for 劣Ⅴ; 0 when not classified or not counted"
+    )
+    label: str = Field(description="Ⅰ Ⅱ Ⅲ Ⅳ Ⅴ or 劣Ⅴ; empty for class 0")
     qc_flag: int = Field(
         description="QARTOD: 1 good, 2 not evaluated, 3 suspect, 4 fail, 9 missing"
+    )
+    qc: str = Field(description="the QC flag in words: good, not_evaluated, suspect, fail")
+    counted: bool = Field(
+        description="whether the value counts for classes and alerts (QC good); a value "
+        "that does not count has no class"
     )
 
 
@@ -78,5 +85,6 @@ class IngestOut(BaseModel):
     duplicate: int = Field(description="readings already stored with the same value")
     revised: int = Field(description="readings whose stored value was replaced (old one audited)")
     refused: int = Field(description="values refused; see `errors`")
-    errors: list[RefusedOut]
+    errors: list[RefusedOut] = Field(description="the first 100 refusals")
+    errors_omitted: int = Field(description="refusals beyond the first 100")
     times: list[TimeOut]

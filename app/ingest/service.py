@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -12,16 +13,20 @@ import numpy.typing as npt
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from alerts import metrics
 from app.ingest import store
-from app.ingest.validate import EPOCH, Parsed, Refusal
+from app.ingest.validate import Parsed, Refusal
 from core import catalogue
 from core.models import Station
-from sensors import gb3838
+from sensors.evaluation import Evaluation, evaluate
+from sensors.gb3838 import classify
 from sensors.local_time import SHANGHAI
 from sensors.parameters import BY_ID, Direction
-from sensors.qc import QCFlag, QCThresholds, Readings, qc_with_context, required_context_seconds
-from sensors.qc import resolve_thresholds as qc_thresholds
-from sensors.readings import pivot
+from sensors.qc import QCFlag, Readings, qc_with_context
+from sensors.qc_thresholds import QCThresholds, required_context_seconds
+from sensors.qc_thresholds import resolve_thresholds as qc_thresholds
+from sensors.readings import counted_value, pivot
+from sensors.validation import EPOCH
 
 # A batch's QC context: the stored readings of its series around it. Before and after
 # the batch's span at most CONTEXT_ROWS per series, read backwards and forwards along the
@@ -30,7 +35,7 @@ from sensors.readings import pivot
 CONTEXT_ROWS = 200
 CONTEXT_SQL = text(
     """
-    SELECT c.parameter_id, extract(epoch FROM c.time)::bigint, c.value, c.data_flag
+    SELECT c.parameter_id, floor(extract(epoch FROM c.time))::bigint, c.value, c.data_flag
     FROM unnest(CAST(:parameters AS smallint[])) AS p(id)
     CROSS JOIN LATERAL (
         (SELECT parameter_id, time, value, data_flag FROM readings
@@ -50,12 +55,14 @@ CONTEXT_SQL = text(
     """
 )
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True, slots=True)
 class TimeResult:
     time: datetime
     items: Mapping[str, tuple[float, int, int]]  # code: (value, class, QC flag)
-    section: gb3838.Evaluation
+    section: Evaluation
     row: int
     target: int | None
     backfill: bool
@@ -120,14 +127,16 @@ def run_qc(
 
 
 def classify_values(cols: Mapping[str, npt.NDArray[Any]], waterbody: str) -> npt.NDArray[np.int8]:
-    """Each value's own GB 3838 class (0 for items the standard does not classify)."""
-    out = np.zeros(len(cols["value"]), dtype=np.int8)
+    """Each value's own GB 3838 class (0 for items the standard does not classify), of
+    what it counts as (below detection: half the limit)."""
+    counted = counted_value(cols["value"], cols["below_detection"])
+    out = np.zeros(len(counted), dtype=np.int8)
     for pid in np.unique(cols["parameter_id"]):
         parameter = BY_ID[int(pid)]
         if parameter.direction is Direction.NONE:
             continue
         mask = cols["parameter_id"] == pid
-        out[mask] = gb3838.classify(parameter.code, cols["value"][mask], waterbody)
+        out[mask] = classify(parameter.code, counted[mask], waterbody)
     return out
 
 
@@ -136,17 +145,18 @@ def evaluate_times(
     station: Station,
     cols: Mapping[str, npt.NDArray[Any]],
     good: npt.NDArray[np.bool_],
-) -> tuple[npt.NDArray[np.int64], gb3838.Evaluation, list[int | None]]:
+) -> tuple[npt.NDArray[np.int64], Evaluation, list[int | None]]:
     """The section's single-factor class at each time of the batch, from QC-good values."""
     times, at = np.unique(cols["time_us"], return_inverse=True)
-    values = pivot(at, cols["parameter_id"], cols["value"], times.size, keep=good)
+    counted = counted_value(cols["value"], cols["below_detection"])
+    values = pivot(at, cols["parameter_id"], counted, times.size, keep=good)
     years = [(EPOCH + timedelta(microseconds=int(t))).astimezone(SHANGHAI).year for t in times]
     target_of = {
         y: catalogue.binding_target(session, station.section_id, y) for y in sorted(set(years))
     }
     per_time = [target_of[y] for y in years]
     target_array = np.array([t or 0 for t in per_time], dtype=np.int8)
-    evaluation = gb3838.evaluate(
+    evaluation = evaluate(
         values or {"ph": np.full(times.size, np.nan)},
         waterbody=station.section.waterbody,
         target=target_array,
@@ -161,9 +171,14 @@ def ingest(
     *,
     now: datetime | None = None,
     late_horizon: timedelta = timedelta(hours=24),
+    path: str = "http",
 ) -> IngestResult:
-    """Store a parsed batch for `station`. Flushes through the session; never commits."""
+    """Store a parsed batch for `station`. Flushes through the session; never commits.
+
+    path labels the metrics: how the batch came (http, import, hj212).
+    """
     now = now or datetime.now(UTC)
+    _count_refusals(parsed, path)
     cols = parsed.columns.arrays()
     n = len(cols["value"])
     if n == 0:
@@ -176,6 +191,7 @@ def ingest(
     cols["backfill"] = cols["time_us"] < horizon_us
     cols["data_flag"] = np.char.encode(cols["data_flag"], "ascii")
     counts = store.merge(session, cols)
+    _count_stored(counts, cols["qc_flag"], path)
 
     good = cols["qc_flag"] == QCFlag.GOOD
     times, evaluation, targets = evaluate_times(session, station, cols, good)
@@ -199,6 +215,17 @@ def ingest(
                 backfill=backfill[mine[0]],
             )
         )
+    log.info(
+        "batch stored",
+        extra={
+            "station": station.code,
+            "path": path,
+            "accepted": counts.inserted,
+            "duplicate": counts.duplicate,
+            "revised": counts.revised,
+            "refused": parsed.refused_values,
+        },
+    )
     return IngestResult(
         accepted=counts.inserted,
         duplicate=counts.duplicate,
@@ -208,3 +235,26 @@ def ingest(
         times=results,
         may_alert=bool((counts.inserted or counts.revised) and (good & ~cols["backfill"]).any()),
     )
+
+
+def _count_refusals(parsed: Parsed, path: str) -> None:
+    if parsed.refused_values:
+        metrics.READINGS.labels("refused", path).inc(parsed.refused_values)
+    # The field's first segment (values, time, flags, below_detection) as the reason:
+    # a bounded set of labels, whatever the client sent.
+    for refusal in parsed.refused:
+        reason = refusal.field.split(".", 1)[0]
+        metrics.READINGS_REFUSED.labels(reason, path).inc()
+
+
+def _count_stored(counts: Any, qc_flag: npt.NDArray[Any], path: str) -> None:
+    for outcome, n in (
+        ("accepted", counts.inserted),
+        ("duplicate", counts.duplicate),
+        ("revised", counts.revised),
+    ):
+        if n:
+            metrics.READINGS.labels(outcome, path).inc(n)
+    flags, tally = np.unique(qc_flag, return_counts=True)
+    for flag, n in zip(flags.tolist(), tally.tolist(), strict=True):
+        metrics.QC_FLAGS.labels(QCFlag(flag).name.lower()).inc(n)

@@ -7,7 +7,7 @@ so storing a batch costs no Python work per row.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
@@ -15,7 +15,8 @@ import numpy.typing as npt
 from psycopg import Connection
 from sqlalchemy.orm import Session
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+from sensors.validation import EPOCH
+
 COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
 COPY_TRAILER = (-1).to_bytes(2, "big", signed=True)
 

@@ -6,22 +6,19 @@ that value; a bad time refuses the values under it; nothing else is lost.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from sensors.parameters import BY_CODE, Direction
+from sensors.parameters import BY_CODE
 from sensors.qc import DATA_FLAG_QC
+from sensors.validation import EPOCH, check_time, check_value
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ONE_MICROSECOND = timedelta(microseconds=1)
-# Temperature may be below zero; every other item is a concentration or a count.
-SIGNED_CODES = frozenset({"temp"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,36 +60,6 @@ class Parsed:
     refused_values: int = 0  # values refused, counting each value under a bad time
 
 
-def parse_time(raw: object, now: datetime, future_tolerance: timedelta) -> datetime | str:
-    """The instant, or the reason it is refused."""
-    if not isinstance(raw, str):
-        return "time must be an ISO 8601 string with a UTC offset"
-    try:
-        parsed = datetime.fromisoformat(raw)
-    except ValueError:
-        return f"not an ISO 8601 time: {raw!r}"
-    if parsed.tzinfo is None or parsed.utcoffset() is None:
-        return f"time has no UTC offset: {raw!r} (e.g. 2026-11-29T08:00:00+08:00)"
-    if parsed - now > future_tolerance:
-        return f"time is {parsed - now} in the future"
-    return parsed
-
-
-def check_value(code: str, raw: object) -> float | str:
-    """The value as a float, or the reason it is refused."""
-    # bool is an int in Python, but `true` is no measurement.
-    if isinstance(raw, bool) or not isinstance(raw, int | float):
-        return f"not a number: {raw!r}"
-    value = float(raw)
-    if not math.isfinite(value):
-        return f"not a finite number: {raw!r}"
-    if value < 0 and code not in SIGNED_CODES:
-        return f"negative concentration: {value}"
-    if BY_CODE[code].direction is Direction.WITHIN and not 0 <= value <= 14:
-        return f"pH outside 0–14: {value}"
-    return value
-
-
 def parse_items(
     items: Iterable[Mapping[str, Any]],
     *,
@@ -106,15 +73,20 @@ def parse_items(
     seen: set[tuple[int, int]] = set()  # (time_us, parameter_id) already in this batch
 
     def refuse(index: int, where: str, reason: str, values: int = 1) -> None:
+        # A refusal that holds no countable value (a malformed item, a stray flag) still
+        # counts one: `refused` is never 0 beside a listed refusal.
         out.refused.append(Refusal(index, where, reason))
-        out.refused_values += values
+        out.refused_values += max(values, 1)
 
     for index, item in enumerate(items, start=first_index):
+        if not isinstance(item, Mapping):
+            refuse(index, "", "each reading must be an object {time, values, …}")
+            continue
         values = item.get("values")
         if not isinstance(values, Mapping) or not values:
-            refuse(index, "values", "values must be a non-empty object of parameter: number", 0)
+            refuse(index, "values", "values must be a non-empty object of parameter: number")
             continue
-        when = parse_time(item.get("time"), now, future_tolerance)
+        when = check_time(item.get("time"), now, future_tolerance)
         if isinstance(when, str):
             refuse(index, "time", when, len(values))
             continue
@@ -130,11 +102,11 @@ def parse_items(
         for code in [*flags, *below]:
             if code not in values:
                 where = "flags" if code in flags else "below_detection"
-                refuse(index, f"{where}.{code}", "names a parameter with no value here", 0)
+                refuse(index, f"{where}.{code}", "names a parameter with no value here")
         for code, raw in values.items():
             parameter = BY_CODE.get(code)
             if parameter is None:
-                refuse(index, f"values.{code}", f"unknown parameter {code!r}")
+                refuse(index, f"values.{code[:40]}", f"unknown parameter {code[:40]!r}")
                 continue
             checked = check_value(code, raw)
             if isinstance(checked, str):
@@ -143,7 +115,8 @@ def parse_items(
             flag = flags.get(code, "N")
             if not isinstance(flag, str) or flag not in DATA_FLAG_QC:
                 known = " ".join(DATA_FLAG_QC)
-                refuse(index, f"flags.{code}", f"unknown data flag {flag!r}; known: {known}")
+                shown = str(flag)[:8]
+                refuse(index, f"flags.{code}", f"unknown data flag {shown!r}; known: {known}")
                 continue
             key = (time_us, parameter.id)
             if key in seen:

@@ -37,7 +37,7 @@ TableOpt = Annotated[str | None, typer.Option(help="csv: which table (default th
 def run(kind: Kind, period: str, fmt: str | None, out: Path | None, **options: str) -> None:
     from sqlalchemy.orm import Session
 
-    from app.cli import engine_for
+    from app.cli_db import engine_for
     from app.reports import render
     from app.reports.build import build
     from core.errors import RiverwatchError

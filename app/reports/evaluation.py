@@ -1,9 +1,10 @@
 """Section evaluation for a period, from the roll-ups: the one computation every report uses.
 
-Method (../shared/reference/domain.md): per item, the arithmetic mean of the period's
-QC-good values (backfilled and imported history included; below detection at half the
-limit); the mean's class; the section's class by the single-factor rule; exceedance
-multiples against class III and against the target; up to three main pollutants.
+Method (环办〔2011〕22号; below detection 环办监测函〔2020〕82号): per item, the arithmetic
+mean of the period's QC-good values (backfilled and imported history included; below
+detection at half the limit); the mean's class; the section's class by the single-factor
+rule; exceedance multiples against class III and against the target; up to three main
+pollutants.
 
 A section with several stations (the plan's county-border stations are extra stations of
 a section) is evaluated on the pooled values of all its stations: each item's mean is the
@@ -26,13 +27,13 @@ from sqlalchemy.orm import Session
 
 from app.reports import queries, rollups
 from core.catalogue import in_force
-from sensors.gb3838 import evaluate
+from sensors.evaluation import evaluate
 from sensors.parameters import BY_ID, CLASSIFIED_CODES
 from sensors.period_names import NamedPeriod
 from sensors.periods import means_from_sums
 
 # The five indicators the national real-time platform classes automatic stations on
-# (domain.md): the capture of a section is that of the weakest of them.
+# (its class of automatic-station records): the capture of a section is that of the weakest of them.
 PLATFORM_CODES = ("ph", "do", "codmn", "nh3n", "tp")
 
 

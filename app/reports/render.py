@@ -1,8 +1,8 @@
 """Reports as JSON, CSV (one table, or a zip of all) and XLSX (a sheet per table).
 
 XLSX: Chinese headers in a frozen first row, numbers stored as numbers (percentages as
-fractions with a % format), class cells filled in the national platform's colours
-(domain.md: Ⅰ #CCFFFF, Ⅱ #00CCFF, Ⅲ #00FF00, Ⅳ #FFFF00, Ⅴ #FF9B00, 劣Ⅴ #FF0000).
+fractions with a % format), class cells filled in the national real-time platform's
+colours (Ⅰ #CCFFFF, Ⅱ #00CCFF, Ⅲ #00FF00, Ⅳ #FFFF00, Ⅴ #FF9B00, 劣Ⅴ #FF0000).
 CSV is UTF-8 with a byte-order mark, which spreadsheet programs need to read Chinese.
 """
 

@@ -20,7 +20,9 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from app.dashboard.queries import has_timescaledb
+from core.models import counted_value_sql
 from sensors.local_time import SHANGHAI
+from sensors.qc import QCFlag
 
 _IS_CAGG = text(
     "SELECT EXISTS (SELECT 1 FROM timescaledb_information.continuous_aggregates"
@@ -126,13 +128,12 @@ def _next_month(t: datetime) -> datetime:
 # The same figures from the readings themselves: the baseline the bench compares with and
 # the tests check the roll-ups against.
 _RAW_SUMS = text(
-    """
+    f"""
     SELECT station_id, parameter_id,
            width_bucket(time, CAST(:edges AS timestamptz[])) - 1 AS bin,
-           count(*), count(*) FILTER (WHERE qc_flag = 1),
-           coalesce(sum(CASE WHEN below_detection THEN value / 2 ELSE value END)
-                    FILTER (WHERE qc_flag = 1), 0)
-    FROM readings
+           count(*), count(*) FILTER (WHERE qc_flag = {int(QCFlag.GOOD)}),
+           coalesce(sum({counted_value_sql("r")}) FILTER (WHERE qc_flag = {int(QCFlag.GOOD)}), 0)
+    FROM readings r
     WHERE time >= :first AND time < :last
     GROUP BY 1, 2, 3
     ORDER BY 1, 2, 3

@@ -1,6 +1,6 @@
 """The plan's scoreboard (达Ⅲ消Ⅴ KPIs) and the zone report.
 
-Goals (action-plan.md, section 一): the share of 省控及以上 sections in I–III, ≥ 90 % in
+Goals (温政办〔2021〕28号, section 一): the share of 省控及以上 sections in I–III, ≥ 90 % in
 2021, 力争 ≥ 93 % in 2022, ≥ 93 % in 2023; after the plan's end its last goal holds (the
 plan asks to keep it: 稳定). No city-controlled or higher section in V (消Ⅴ): every key
 section counts. The goals are stated for a year: for a quarter or ytd the share is
@@ -24,7 +24,8 @@ from app.reports.service import METHOD_NOTE, label, period_json, pollutants
 from app.reports.tables import Column, Report, Table
 from core.catalogue import load_plan
 from core.errors import BadRequest
-from sensors.gb3838 import WaterClass, evaluate
+from sensors.evaluation import evaluate
+from sensors.gb3838 import WaterClass
 from sensors.period_names import NamedPeriod, PeriodError
 from sensors.periods import ClassShares
 
@@ -250,7 +251,7 @@ GROUP_COLUMNS = [
 
 
 def _group_row(name: str, rs: Sequence[SectionResult]) -> dict[str, Any]:
-    """domain.md: five or more sections, the share method and its grade; fewer, the mean
+    """环办〔2011〕22号: five or more sections, the share method and its grade; fewer, the mean
     method (each item's mean over the sections' means, then the single-factor rule)."""
     counts = np.bincount([r.water_class for r in rs], minlength=7).reshape(1, 7)
     shares = ClassShares(np.array(["1970-01-01"], dtype="datetime64[D]"), counts.astype(np.int64))

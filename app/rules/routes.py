@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, Strict
 
 from alerts import rule_settings
 from app.deps import SessionDep
+from app.params import Flag, Seconds
 
 
 class RuleOut(BaseModel):
@@ -23,13 +26,13 @@ class RuleOut(BaseModel):
 class RulePatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    enabled: bool | None = None
-    persistence: str | None = None
-    consecutive: int | None = None
-    window_s: int | None = None
-    hold_s: int | None = None
-    repeat_s: int | None = None
-    silent_factor: float | None = None
+    enabled: Flag | None = None
+    persistence: str | None = Field(default=None, max_length=32)
+    consecutive: Annotated[int, Strict(), Field(ge=1, le=1000)] | None = None
+    window_s: Seconds | None = None
+    hold_s: Seconds | None = None
+    repeat_s: Seconds | None = None
+    silent_factor: Annotated[float, Field(gt=0, le=1000, allow_inf_nan=False)] | None = None
 
 
 router = APIRouter(tags=["rules"])

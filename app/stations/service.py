@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 from collections.abc import Sequence
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
+from core.catalogue import get_section
 from core.errors import BadRequest, Conflict, NotFound, Unauthorized
 from core.models import Section, Station
-from sensors.qc import resolve_thresholds
+from sensors.qc_thresholds import resolve_thresholds
 
 KEY_PREFIX = "rw_"
+
+log = logging.getLogger(__name__)
 
 
 def new_api_key() -> str:
@@ -52,9 +56,7 @@ def add_station(
     simulated: bool = False,
 ) -> tuple[Station, str]:
     """Register a station; returns it with its API key, which is not retrievable later."""
-    section = session.scalars(select(Section).where(Section.code == section_code)).one_or_none()
-    if section is None:
-        raise NotFound(f"no section {section_code!r}")
+    section = get_section(session, section_code, with_details=False)
     same = Station.code == code
     if mn is not None:
         same = same | (Station.mn == mn)
@@ -90,6 +92,9 @@ def authenticate(session: Session, key: str) -> Station:
         select(Station).where(Station.api_key_hash == hash_api_key(key), Station.active)
     ).one_or_none()
     if station is None:
+        # The key's hash prefix lets an operator match repeated refusals of one key
+        # without the key itself ever reaching the log.
+        log.warning("station key refused", extra={"key_hash": hash_api_key(key)[:12]})
         raise Unauthorized("unknown or inactive station key")
     return station
 

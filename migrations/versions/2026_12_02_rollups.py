@@ -17,7 +17,7 @@ QC-good values, below detection at half the value). The schema is outside the mo
 metadata on purpose.
 
 Revision ID: 0007_rollups
-Revises: 0004_outbox_cancelled
+Revises: 0005_sms_providers
 Create Date: 2026-12-02
 """
 
@@ -27,11 +27,13 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0007_rollups"
-down_revision: str | None = "0004_outbox_cancelled"
+down_revision: str | None = "0005_sms_providers"
 branch_labels: Sequence[str] | None = None
 depends_on: Sequence[str] | None = None
 
-GOOD = "qc_flag = 1"  # sensors.qc.QCFlag.GOOD, as the evaluator and dashboard count
+# Frozen copies of QCFlag.GOOD (as the evaluator and dashboard count) and of
+# core.models.counted_value_sql (below detection at half): a migration keeps its own SQL.
+GOOD = "qc_flag = 1"
 COUNTED = "CASE WHEN below_detection THEN value / 2 ELSE value END"
 # A day and a month are Shanghai's.
 DAY = "date_trunc('day', time, 'Asia/Shanghai')"

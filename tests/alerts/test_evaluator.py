@@ -65,7 +65,7 @@ def chiefs(seeded: Session) -> dict[int, Contact]:
         contact = contacts.create_contact(seeded, name=name, level=level, phone=phone)
         contacts.assign(seeded, "S07", contact.id, tier)
         made[tier] = contact
-    contacts.add_webhook(seeded, made[1].id, "http://127.0.0.1:9/hook")
+    contacts.add_webhook(seeded, made[1].id, "http://127.0.0.1:9/hook", allow_internal=True)
     seeded.flush()
     return made
 

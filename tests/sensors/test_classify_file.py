@@ -144,9 +144,9 @@ def test_precisions_and_header_matching(tmp_path: Path) -> None:
 
 
 def test_files_it_cannot_classify(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="no column is named by an item code"):
+    with pytest.raises(ValueError, match="no column names an item"):
         run(write_csv(tmp_path / "none.csv", ["a,b", "1,2"]))
-    with pytest.raises(ValueError, match="twice"):
+    with pytest.raises(ValueError, match="both name tp"):
         run(write_csv(tmp_path / "twice.csv", ["tp,TP", "1,2"]))
     (tmp_path / "empty.csv").write_text("")
     with pytest.raises(ValueError, match="no header"):
@@ -225,3 +225,26 @@ def test_header_only(tmp_path: Path) -> None:
     out = io.StringIO()
     classify_file(src, out, progress=False)
     assert out.getvalue() == "site,tp,tp_class,class,main_pollutants\n"
+
+
+def test_the_api_rule_refuses_impossible_values(tmp_path: Path) -> None:
+    src = write_csv(tmp_path / "in.csv", ["site,ph,nh3n,tp", "A,15,-0.3,0.1", "B,7,0.5,0.1"])
+    rows, err, report = run(src)
+    assert (rows[0]["ph_class"], rows[0]["nh3n_class"], rows[0]["class"]) == ("", "", "Ⅱ")
+    assert "column 'ph': '15': pH outside 0–14" in err
+    assert "column 'nh3n': '-0.3': negative concentration" in err
+    assert rows[1]["class"] == "Ⅱ"
+    assert report.bad_cell_count == 2  # type: ignore[attr-defined]
+
+
+def test_columns_are_named_as_people_name_them_and_the_rest_is_said(tmp_path: Path) -> None:
+    src = write_csv(
+        tmp_path / "in.csv",
+        ["断面,NH3-N,总磷 (mg/L),溶解氧,W01019,备注", "A,0.5,0.1,6,4,ok"],
+        encoding="gb18030",
+    )
+    rows, err, report = run(src)
+    assert report.items == ("nh3n", "tp", "do", "codmn")  # type: ignore[attr-defined]
+    assert rows[0]["nh3n_class"] == "Ⅱ"
+    assert "not classified, carried through: 断面, 备注" in err
+    assert "read as GB18030" in err

@@ -1,8 +1,8 @@
 """GB 3838-2002 core: boundaries, rounding, NaN, section evaluation.
 
-The expected values come from Table 1 and the platform's precisions as domain.md states
-them, typed out again below on purpose, and from a plain scalar implementation on Python's
-decimal module: never from the module's own table.
+The expected values come from GB 3838-2002 Table 1 and the national platform's precisions,
+as they state them, typed out again below on purpose, and from a plain scalar
+implementation on Python's decimal module: never from the module's own table.
 """
 
 from __future__ import annotations
@@ -16,21 +16,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sensors import gb3838
+from sensors.evaluation import evaluate, evaluate_section
 from sensors.gb3838 import (
     PLATFORM_PRECISIONS_2025,
     Waterbody,
     WaterClass,
     class_labels,
     classify,
-    evaluate,
-    evaluate_section,
     round_half_even,
 )
 
 RIVER, LAKE = Waterbody.RIVER, Waterbody.LAKE
 D = Decimal
 
-# ---- domain.md, Table 1 (mg/L), classes I … V --------------------------------------------
+# ---- GB 3838-2002, Table 1 (mg/L), classes I … V --------------------------------------------
 AT_MOST: dict[tuple[str, Waterbody], tuple[str, ...]] = {}
 for _wb in (RIVER, LAKE):
     AT_MOST[("codmn", _wb)] = ("2", "4", "6", "10", "15")
@@ -42,7 +41,7 @@ AT_MOST[("tp", LAKE)] = ("0.01", "0.025", "0.05", "0.1", "0.2")
 AT_MOST[("tn", LAKE)] = ("0.2", "0.5", "1.0", "1.5", "2.0")  # lakes and reservoirs only
 DO_AT_LEAST = ("7.5", "6", "5", "3", "2")
 PH_RANGE = (D("6"), D("9"))
-# domain.md: the platform's precisions since early 2026; the rest are compared as sent.
+# The national platform's precisions since early 2026; the rest are compared as sent.
 DEFAULT_DECIMALS: dict[str, int | None] = {
     "ph": 2, "do": 2, "codmn": 2, "cod": None, "bod5": None, "nh3n": 3, "tp": 3, "tn": None,
 }  # fmt: skip
@@ -172,7 +171,7 @@ def test_classify_rounds_ties_as_decimals_not_binary() -> None:
 
 
 def test_2025_precisions() -> None:
-    # domain.md: in 2025 pH 0, DO 1, CODMn 1, NH3-N 2, TP 3.
+    # The national platform in 2025: pH 0, DO 1, CODMn 1, NH3-N 2, TP 3.
     assert dict(PLATFORM_PRECISIONS_2025) == {"ph": 0, "do": 1, "codmn": 1, "nh3n": 2, "tp": 3}
     do = classify("do", [7.45, 7.46, 7.55], precision=PLATFORM_PRECISIONS_2025["do"])
     assert do.tolist() == [2, 1, 1]
@@ -304,7 +303,7 @@ def test_water_class_labels_and_colours() -> None:
 
 
 def test_table_has_no_circulating_typos() -> None:
-    # domain.md: some copies print TN IV as 105 and NH3-N I as 0.015.
+    # Some copies of GB 3838-2002 print TN IV as 105 and NH3-N I as 0.015.
     assert gb3838.class_limits("tn", LAKE).tolist() == [0.2, 0.5, 1.0, 1.5, 2.0]
     assert gb3838.class_limits("nh3n", RIVER)[0] == 0.15
 

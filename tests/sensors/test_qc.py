@@ -9,9 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sensors import qc
+from sensors import qc, qc_thresholds
 from sensors.parameters import BY_CODE
-from sensors.qc import QCFlag, QCThresholds, Readings
+from sensors.qc import QCFlag, Readings
+from sensors.qc_thresholds import QCThresholds
 
 G, NE, S, F, M = (QCFlag.GOOD, QCFlag.NOT_EVALUATED, QCFlag.SUSPECT, QCFlag.FAIL, QCFlag.MISSING)
 H = 3600
@@ -39,8 +40,8 @@ def test_flag_values_are_qartods() -> None:
 
 
 def test_defaults_cover_the_catalogue_with_its_plausible_ranges() -> None:
-    assert set(qc.DEFAULT_THRESHOLDS) == set(BY_CODE)
-    for code, thr in qc.DEFAULT_THRESHOLDS.items():
+    assert set(qc_thresholds.DEFAULT_THRESHOLDS) == set(BY_CODE)
+    for code, thr in qc_thresholds.DEFAULT_THRESHOLDS.items():
         p = BY_CODE[code]
         assert (thr.fail_min, thr.fail_max) == (p.plausible_min, p.plausible_max)
         # every code is tuned explicitly, not left on the gross-range-only fallback
@@ -50,18 +51,19 @@ def test_defaults_cover_the_catalogue_with_its_plausible_ranges() -> None:
 
 
 def test_overrides_replace_fields_and_can_switch_a_check_off() -> None:
-    thr = qc.resolve_thresholds("tp", {"spike_suspect": 0.1, "rate_per_hour": None})
+    thr = qc_thresholds.resolve_thresholds("tp", {"spike_suspect": 0.1, "rate_per_hour": None})
     assert (thr.spike_suspect, thr.rate_per_hour) == (0.1, None)
     assert thr.fail_max == BY_CODE["tp"].plausible_max
-    assert qc.resolve_thresholds("tp") is qc.DEFAULT_THRESHOLDS["tp"]
-    assert qc.DEFAULT_THRESHOLDS["ph"].with_overrides(max_gap_seconds=H).max_gap_seconds == H
+    assert qc_thresholds.resolve_thresholds("tp") is qc_thresholds.DEFAULT_THRESHOLDS["tp"]
+    ph = qc_thresholds.DEFAULT_THRESHOLDS["ph"]
+    assert ph.with_overrides(max_gap_seconds=H).max_gap_seconds == H
 
 
 def test_unknown_override_key_and_code_raise_clearly() -> None:
     with pytest.raises(ValueError, match=r"unknown QC threshold\(s\): spike, tolerance"):
-        qc.resolve_thresholds("do", {"spike": 1.0, "tolerance": 0.1})
+        qc_thresholds.resolve_thresholds("do", {"spike": 1.0, "tolerance": 0.1})
     with pytest.raises(KeyError, match="unknown parameter 'xx'"):
-        qc.resolve_thresholds("xx")
+        qc_thresholds.resolve_thresholds("xx")
 
 
 @pytest.mark.parametrize(
@@ -77,14 +79,14 @@ def test_unknown_override_key_and_code_raise_clearly() -> None:
 )
 def test_inconsistent_thresholds_are_refused(change: dict[str, float | None], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        qc.DEFAULT_THRESHOLDS["tp"].with_overrides(**change)
+        qc_thresholds.DEFAULT_THRESHOLDS["tp"].with_overrides(**change)
 
 
 def test_required_context_covers_the_longest_flat_line_and_a_gap() -> None:
     thr = QCThresholds(
         0, 1, flat_suspect_seconds=5 * H, flat_fail_seconds=9 * H, max_gap_seconds=2 * H
     )
-    assert qc.required_context_seconds(thr) == 11 * H
+    assert qc_thresholds.required_context_seconds(thr) == 11 * H
 
 
 # single tests, pass/suspect/fail edges ------------------------------------------------------
@@ -225,9 +227,9 @@ def test_series_in_one_batch_do_not_leak() -> None:
 
 def test_thresholds_per_reading_from_a_small_table() -> None:
     tight, loose = QCThresholds(0, 1), QCThresholds(0, 10)
-    rows = qc.RowThresholds.of([tight, loose], rows=np.array([0, 1, 0, 1]))
+    rows = qc_thresholds.RowThresholds.of([tight, loose], rows=np.array([0, 1, 0, 1]))
     same(qc.gross_range([5, 5, 0.5, 11], rows), F, G, G, F)
-    by_series = qc.RowThresholds.by_series({-7: tight, 40: loose}, [40, -7])
+    by_series = qc_thresholds.RowThresholds.by_series({-7: tight, 40: loose}, [40, -7])
     same(qc.gross_range([5, 5], by_series), G, F)
 
 

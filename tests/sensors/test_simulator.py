@@ -11,7 +11,8 @@ import pytest
 
 from core.catalogue import load_plan
 from sensors import simulator as sim
-from sensors.gb3838 import classify, evaluate
+from sensors.evaluation import evaluate
+from sensors.gb3838 import classify
 from sensors.parameters import BY_CODE
 from sensors.simulator import AUTOMATIC_ITEMS, SectionModel, Simulator
 
