@@ -154,11 +154,14 @@ def evaluate_bins(
 
     results: list[list[SectionResult]] = [[] for _ in bins]
     reported_by_bin = _reported(sums, n_bin)
+    by_section: dict[int, list[queries.StationInfo]] = {}
+    for st in stations:
+        by_section.setdefault(st.section_id, []).append(st)
     for i, sec in enumerate(sections):
         for k, b in enumerate(bins):
             row = i * n_bin + k
             expected = _expected(
-                [s for s in stations if s.section_id == sec.id],
+                by_section.get(sec.id, []),
                 reported_by_bin[k],
                 b.start_utc,
                 b.end_utc,
@@ -199,7 +202,7 @@ def evaluate_bins(
                     met_stretch=(wc <= stt) if wc and stt else None,
                     main_pollutants_iii=ev.main_pollutant_codes(row),
                     main_pollutants_target=ev_target.main_pollutant_codes(row),
-                    stations=sum(1 for s in stations if s.section_id == sec.id),
+                    stations=len(by_section.get(sec.id, [])),
                     expected=expected,
                     samples=min((p.samples for p in platform), default=0),
                     capture=capture,
