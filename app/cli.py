@@ -32,6 +32,7 @@ from app.cli_db import (
 )
 from app.contacts.cli import contacts_cli, mute_cli
 from app.hj212.cli import hj212_cli, register_station_commands
+from app.reports.cli import report_cli
 
 MAX_ERRORS_SHOWN = 200
 VERSION = "0.1.0"
@@ -50,6 +51,7 @@ cli.add_typer(rule_cli, name="rule")
 cli.add_typer(hj212_cli, name="hj212")
 register_station_commands(station_cli)
 cli.add_typer(user_cli, name="user")
+cli.add_typer(report_cli, name="report")
 
 
 def _version(value: bool) -> None:

@@ -24,6 +24,7 @@ from app.ingest.routes import router as ingest_router
 from app.ingest.schemas import BatchIn
 from app.middleware import RequestContext, RequestGuard
 from app.openapi import document_errors
+from app.reports.routes import router as reports_router
 from app.rules.routes import router as rules_router
 from app.stations.routes import router as stations_router
 from app.web.setup import install_web
@@ -113,6 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(access_router)
     api.include_router(hj212_router)
     api.include_router(hj212_admin_router)
+    api.include_router(reports_router)
     app.include_router(api)
     app.include_router(health.router)
     app.include_router(metrics.router)

@@ -158,6 +158,9 @@ class Jobs:
             "receipts": settings.receipts_interval_s,
         }
         self.evaluate.scheduler = self.dispatch.scheduler = self.scheduler
+        from app.reports.jobs import add_jobs  # quarterly report, roll-ups, retention
+
+        add_jobs(self.scheduler, settings, sessions)
 
     def start(self) -> None:
         self.scheduler.start()

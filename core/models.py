@@ -15,6 +15,7 @@ from sqlalchemy import (
     Identity,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     SmallInteger,
     String,
@@ -304,3 +305,17 @@ class Hj212Command(Base):
     qn_rtn: Mapped[int | None] = mapped_column(SmallInteger)
     exe_rtn: Mapped[int | None] = mapped_column(SmallInteger)
     answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class StoredReport(Base):
+    """A generated report kept for download (the quarterly report the scheduler writes)."""
+
+    __tablename__ = "stored_reports"
+    __table_args__ = (UniqueConstraint("kind", "period"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    period: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    xlsx: Mapped[bytes] = mapped_column(LargeBinary)
+    csv_zip: Mapped[bytes] = mapped_column(LargeBinary)

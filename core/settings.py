@@ -104,6 +104,8 @@ class Settings(BaseSettings):
     # A message still undelivered this long after it was written goes to the dead letters.
     retry_max_age_hours: float = Field(default=24, gt=0)
     webhook_timeout_s: float = Field(default=10, gt=0)
+    # Raw readings older than this many days are deleted daily, their roll-ups kept (None: off).
+    raw_retention_days: int | None = Field(default=None, ge=30)
     # Webhooks to private, loopback and link-local addresses (a metadata service at
     # 169.254.169.254, the database's host): refused in production unless allowed here.
     webhook_allow_internal: bool | None = None

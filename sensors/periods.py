@@ -80,7 +80,7 @@ def period_start(times: npt.ArrayLike, period: Period) -> DayArray:
 class PeriodMeans:
     """Means per (section, period) row, sorted by section then period start."""
 
-    period: Period
+    period: str  # a Period, or a report's own name for its bins
     section: npt.NDArray[np.generic]  # section id of each row
     period_start: DayArray  # Shanghai date the period starts on; str() gives YYYY-MM-DD
     means: Mapping[str, FloatArray]  # per item given; NaN: no value in the period
@@ -130,17 +130,44 @@ def period_means(
     cell = row_idx * n_items + item_idx
     sums = np.bincount(cell, weights=v, minlength=n_rows * n_items).reshape(n_rows, n_items)
     counts = np.bincount(cell, minlength=n_rows * n_items).reshape(n_rows, n_items)
-    with np.errstate(invalid="ignore"):
-        means = _significant(sums / counts)  # 0/0: NaN, no value in the period
+    return means_from_sums(
+        period,
+        sec_ids[row_ids // max(day_ids.size, 1)],
+        day_ids[row_ids % max(day_ids.size, 1)].astype("datetime64[D]"),
+        {str(c): sums[:, j] for j, c in enumerate(item_codes)},
+        {str(c): counts[:, j] for j, c in enumerate(item_codes)},
+    )
 
+
+def means_from_sums(
+    period: str,
+    section: npt.ArrayLike,
+    starts: npt.ArrayLike,
+    sums: Mapping[str, npt.ArrayLike],
+    counts: Mapping[str, npt.ArrayLike],
+) -> PeriodMeans:
+    """PeriodMeans from per-row sums and counts of the values (below detection already
+    halved): what period_means() computes from readings, from roll-ups instead.
+
+    Rows must be sorted by section then period start. Whatever gives the sums, the mean
+    is computed here, the one way.
+    """
+    means: dict[str, FloatArray] = {}
+    n: dict[str, Int64Array] = {}
+    for code in sums:
+        get(code)
+        total = np.asarray(sums[code], dtype=np.float64)
+        count = np.asarray(counts[code], dtype=np.int64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+        means[code] = _significant(mean)  # no count: NaN, no value in the period
+        n[code] = count
     return PeriodMeans(
         period=period,
-        section=sec_ids[row_ids // max(day_ids.size, 1)],
-        period_start=day_ids[row_ids % max(day_ids.size, 1)].astype("datetime64[D]"),
-        means=MappingProxyType({str(c): means[:, j] for j, c in enumerate(item_codes)}),
-        counts=MappingProxyType(
-            {str(c): counts[:, j].astype(np.int64) for j, c in enumerate(item_codes)}
-        ),
+        section=np.asarray(section).reshape(-1),
+        period_start=np.asarray(starts, dtype="datetime64[D]").reshape(-1),
+        means=MappingProxyType(means),
+        counts=MappingProxyType(n),
     )
 
 
@@ -191,6 +218,7 @@ def evaluate_periods(
     waterbody: Waterbody | str | Mapping[Hashable, Waterbody | str] = Waterbody.RIVER,
     targets: int | Mapping[Hashable, int] | None = None,
     precisions: Precisions | None = None,
+    main_pollutants_against: Literal["III", "target"] = "III",
 ) -> PeriodEvaluation:
     """The single-factor class of each (section, period) mean, with targets and multiples.
 
@@ -209,7 +237,13 @@ def evaluate_periods(
         target = _per_section(means.section, targets, 0).astype(np.int64)
     else:
         target = targets
-    evaluation = evaluate(values, waterbody=lake, target=target, precisions=precisions)
+    evaluation = evaluate(
+        values,
+        waterbody=lake,
+        target=target,
+        precisions=precisions,
+        main_pollutants_against=main_pollutants_against,
+    )
     return PeriodEvaluation(means, evaluation)
 
 
