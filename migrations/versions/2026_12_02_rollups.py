@@ -146,6 +146,9 @@ def _delta(sources: Sequence[tuple[str, int]]) -> str:
     rows = " UNION ALL ".join(
         f"SELECT station_id, parameter_id, time, qc_flag, below_detection, value, {sign} AS s"
         f" FROM {table} WHERE {INSTANT}"
+        # A station deleted takes its roll-ups along (ON DELETE CASCADE); its readings'
+        # cascade must not write them back as negatives.
+        + ("" if sign > 0 else " AND EXISTS (SELECT 1 FROM stations st WHERE st.id = station_id)")
         for table, sign in sources
     )
     daily = _upsert("readings_daily", DAY)

@@ -136,6 +136,7 @@ def _url(world: World, path: str, inside: bool) -> str:
         "message_id": place.message_id,
         "user_id": world.users[VIEWER],
         "token_id": world.spare_token_id,
+        "report_id": 999_999,
     }
     return path.format(**values)
 
