@@ -45,13 +45,42 @@ TOUCHED_SQL = text(
     GROUP BY st.section_id
     """
 )
+# What judge() reads of a station's series is its tail: the last `consecutive` evaluated
+# times (FIRST: the last one) and, for a rolling mean, `window` back from its last time.
+# So per station and parameter: its `rows` latest readings in the lookback (they hold
+# every reading at the station's `rows` latest times) and those in the window before the
+# station's latest. Reading the whole lookback instead made each run's memory and time
+# grow with the hours of data kept (issue 15, item 13).
 READINGS_SQL = text(
     f"""
+    WITH latest AS (
+        SELECT st.id AS station_id, max(l.time) AS time
+        FROM stations st
+        CROSS JOIN parameters p
+        CROSS JOIN LATERAL (
+            SELECT time FROM readings
+            WHERE station_id = st.id AND parameter_id = p.id
+              AND time >= :since AND qc_flag = 1 AND NOT backfill
+            ORDER BY time DESC LIMIT 1
+        ) AS l
+        WHERE st.section_id = ANY(:sections) AND st.active
+        GROUP BY st.id
+    )
     SELECT r.station_id, floor(extract(epoch FROM r.time))::bigint AS t, r.parameter_id,
            {counted_value_sql("r")}
-    FROM readings r JOIN stations st ON st.id = r.station_id
-    WHERE st.section_id = ANY(:sections) AND st.active
-      AND r.time >= :since AND r.qc_flag = 1 AND NOT r.backfill
+    FROM latest
+    CROSS JOIN parameters p
+    CROSS JOIN LATERAL (
+        (SELECT station_id, time, parameter_id, value, below_detection FROM readings
+         WHERE station_id = latest.station_id AND parameter_id = p.id
+           AND time >= :since AND qc_flag = 1 AND NOT backfill
+         ORDER BY time DESC LIMIT :rows)
+        UNION
+        (SELECT station_id, time, parameter_id, value, below_detection FROM readings
+         WHERE station_id = latest.station_id AND parameter_id = p.id
+           AND time >= greatest(:since, latest.time - :window) AND qc_flag = 1
+           AND NOT backfill)
+    ) AS r
     ORDER BY r.station_id, r.time
     """
 )
@@ -88,9 +117,35 @@ def try_lock(session: Session, key: int) -> bool:
     return bool(session.scalar(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": key}))
 
 
-def _series(session: Session, section_ids: list[int], now: datetime) -> dict[int, list[Series]]:
+def _tail(configs: dict[Rule, RuleConfig]) -> tuple[int, timedelta]:
+    """How much of each series the enabled reading rules judge: the latest evaluated
+    times (FIRST, CONSECUTIVE) and the longest rolling-mean window."""
+    rows, window = 1, timedelta(0)
+    for rule in (Rule.CLASS_V, Rule.TARGET_MISS):
+        config = configs[rule]
+        if not config.enabled:
+            continue
+        if config.persistence is Persistence.CONSECUTIVE:
+            rows = max(rows, config.consecutive)
+        elif config.persistence is Persistence.ROLLING_MEAN:
+            window = max(window, timedelta(seconds=config.window_s))
+    return rows, window
+
+
+def _series(
+    session: Session, section_ids: list[int], now: datetime, configs: dict[Rule, RuleConfig]
+) -> dict[int, list[Series]]:
     """Each section's stations' recent QC-good series, evaluated in one vectorised call."""
-    rows = session.execute(READINGS_SQL, {"sections": section_ids, "since": now - LOOKBACK}).all()
+    rows_needed, window = _tail(configs)
+    rows = session.execute(
+        READINGS_SQL,
+        {
+            "sections": section_ids,
+            "since": now - LOOKBACK,
+            "rows": rows_needed,
+            "window": window,
+        },
+    ).all()
     if not rows:
         return {}
     stations = {
@@ -166,7 +221,7 @@ def evaluate(
     ).all()
     section_ids = sorted(set(touched) | {i.section_id for i in open_rows if i.section_id})
     configs = rule_configs(session)
-    series = _series(session, section_ids, now) if section_ids else {}
+    series = _series(session, section_ids, now, configs) if section_ids else {}
 
     for section_id in section_ids:
         stats.judged += 1

@@ -23,19 +23,24 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def rss_mib(process: psutil.Process) -> tuple[float, float]:
-    """(service, database) resident memory in MiB; the database is every postgres child."""
-    service = process.memory_info().rss
-    database = 0
-    for child in process.children(recursive=True):
+def tree_rss(process: psutil.Process) -> int:
+    total = 0
+    for p in (process, *process.children(recursive=True)):
         try:
-            if "postgres" in child.name():
-                database += child.memory_info().rss
-            else:
-                service += child.memory_info().rss
+            total += p.memory_info().rss
         except psutil.NoSuchProcess:
             continue
-    return service / 2**20, database / 2**20
+    return total
+
+
+def rss_mib(process: psutil.Process, data_dir: Path) -> tuple[float, float]:
+    """(service, database) resident memory in MiB. The embedded server is started by
+    pg_ctl, so it is no child of the service: found by its postmaster.pid."""
+    pid_file = data_dir / "pgdata" / "postmaster.pid"
+    database = 0
+    if pid_file.exists():
+        database = tree_rss(psutil.Process(int(pid_file.read_text().split()[0])))
+    return tree_rss(process) / 2**20, database / 2**20
 
 
 def main() -> None:
@@ -57,14 +62,14 @@ def main() -> None:
         try:
             process = psutil.Process(proc.pid)
             time.sleep(60)  # warm-up: the first minute fills caches and pools
-            service0, database0 = rss_mib(process)
+            service0, database0 = rss_mib(process, Path(data_dir))
             print(f"minute  1: service {service0:7.1f} MiB  database {database0:7.1f} MiB")
             start = time.monotonic()
             while (elapsed := time.monotonic() - start) < args.minutes * 60 - 60:
                 time.sleep(min(args.every * 60, args.minutes * 60 - 60 - elapsed))
                 if proc.poll() is not None:
                     sys.exit(f"the service exited with {proc.returncode}")
-                service, database = rss_mib(process)
+                service, database = rss_mib(process, Path(data_dir))
                 minute = (time.monotonic() - start) / 60 + 1
                 print(
                     f"minute {minute:2.0f}: service {service:7.1f} MiB  database {database:7.1f}"

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.orm import Session
 
 from alerts import contacts, evaluator, silence
@@ -430,3 +430,23 @@ def test_night_reminders_coalesce_and_acknowledgement_cancels_them(
     assert {
         m.status for m in messages(seeded) if m.channel == "webhook" and m.event == "alert.class_v"
     } == {"pending"}
+
+
+def test_the_evaluator_reads_the_tail_the_rules_judge_not_the_whole_day(
+    seeded: Session, st: Station, policy: Policy
+) -> None:
+    # 30 readings over ten hours; the rules judge the last one (first) or the last 3
+    # (consecutive): reading the whole day made each run grow with the data kept.
+    for k in range(30):
+        post(seeded, st, NOW - timedelta(minutes=20 * k + 1), nh3n=0.5, tp=0.1)
+    configs = evaluator.rule_configs(seeded)
+    series = evaluator._series(seeded, [st.section_id], NOW, configs)
+    assert [s.times.size for s in series[st.section_id]] == [1]
+    seeded.execute(text("UPDATE alert_rules SET persistence = 'consecutive', consecutive = 3"))
+    configs = evaluator.rule_configs(seeded)
+    series = evaluator._series(seeded, [st.section_id], NOW, configs)
+    assert [s.times.size for s in series[st.section_id]] == [3]
+    seeded.execute(text("UPDATE alert_rules SET persistence = 'rolling_mean', window_s = 7200"))
+    configs = evaluator.rule_configs(seeded)
+    series = evaluator._series(seeded, [st.section_id], NOW, configs)
+    assert [s.times.size for s in series[st.section_id]] == [7]  # 2 h back from the latest
