@@ -62,7 +62,8 @@ def insert(session: Session, st: Station, rows: list[tuple[str, str, str, bool, 
             "INSERT INTO readings (station_id, parameter_id, time, value, below_detection,"
             " qc_flag) VALUES (:s, :p, CAST(:t AS timestamp) AT TIME ZONE 'Asia/Shanghai',"
             " :v, :b, :q)"
-            " ON CONFLICT (station_id, parameter_id, time, kind) DO UPDATE SET value = excluded.value"
+            " ON CONFLICT (station_id, parameter_id, time, kind)"
+            " DO UPDATE SET value = excluded.value"
         ),
         [
             {"s": st.id, "t": t, "p": BY_CODE[c].id, "v": float(v), "b": b, "q": q}
