@@ -19,30 +19,20 @@ A dispatcher killed between 1 and 3 leaves a lease that lapses; the message is t
 claimed again and sent with its unchanged idempotency key (the webhook-id header, the
 gateway's client_msg_id), which is what lets receivers drop the repeat.
 
-    python -m alerts.dispatcher [--database-url URL] [--interval S]
-
-runs one dispatcher loop until SIGTERM or SIGINT, configured from RIVERWATCH_* settings.
+`python -m alerts.dispatch_loop` runs one dispatcher on its own until SIGTERM or SIGINT.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import random
-import signal
-import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
-from enum import StrEnum
-from types import FrameType
 from typing import Any
 
-import httpx
-from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from alerts import metrics, sms_policy
@@ -54,148 +44,33 @@ from alerts.channels.base import (
     OutboundMessage,
 )
 from alerts.channels.configure import build_channels, endpoint_secrets
-from alerts.models import OutboxMessage
+from alerts.leases import (
+    CLAIM,
+    DEAD,
+    DEFER,
+    DELIVERED,
+    ERROR_CHARS,
+    RELEASE,
+    RETRY,
+    Claim,
+    DispatchStats,
+    Result,
+    backoff_delay,
+    claim_from_row,
+)
 from alerts.outbox import to_outbound
 from core.settings import Settings, SmsProvider
 
 log = logging.getLogger(__name__)
-__all__ = ["Dispatcher", "build_channels", "dispatcher_for", "endpoint_secrets"]
-
-# Enough of an error to diagnose it in the dead letters without bloating the row.
-_ERROR_CHARS = 1000
-# 2**62 seconds is far beyond any retry_max_s; the cap keeps the power a float.
-_MAX_EXPONENT = 62
-
-# The dispatcher's notion of "now": the database's clock unless a test injects one.
-# One clock for every replica means leases and due times never disagree across hosts.
-_NOW = "coalesce(CAST(:now AS timestamptz), now())"
-
-# MATERIALIZED: the locking SELECT runs exactly once. Inlined into the UPDATE as an
-# IN-subquery it could be re-executed by the plan and lock a different set of rows.
-# When a row another replica just claimed is reached, PostgreSQL re-checks the WHERE
-# against the committed version, so a row with a fresh lease is skipped, not re-leased.
-_CLAIM = text(f"""
-    WITH due AS MATERIALIZED (
-        SELECT id FROM outbox
-        WHERE status = 'pending'
-          AND channel = ANY(:channels)
-          AND next_attempt_at <= {_NOW}
-          AND (lease_until IS NULL OR lease_until < {_NOW})
-        ORDER BY next_attempt_at, id
-        LIMIT :limit
-        FOR UPDATE SKIP LOCKED
-    )
-    UPDATE outbox AS o
-    SET lease_until = {_NOW} + :lease, attempts = o.attempts + 1
-    FROM due
-    WHERE o.id = due.id
-    RETURNING o.id, o.idempotency_key, o.channel, o.recipient, o.event, o.text, o.payload,
-              o.created_at, o.lease_until, o.attempts, o.unconfirmed_at, o.incident_id
-""")
-
-# Every outcome is guarded by the claim's lease and attempt number.
-_OURS = "id = :id AND lease_until = :lease AND attempts = :attempts AND status = 'pending'"
-
-_DELIVERED = text(f"""
-    UPDATE outbox
-    SET status = 'delivered', delivered_at = {_NOW}, http_status = :http_status,
-        provider_message_id = :provider_message_id, lease_until = NULL,
-        last_error = coalesce(:error, last_error)
-    WHERE {_OURS}
-    RETURNING status, delivered_at - created_at AS latency
-""")
-
-# When an answer was lost the ambiguity starts now; a lookup that could not settle it
-# keeps its start (the lookup grace counts from the attempt that may have been sent);
-# any other outcome settles it.
-_UNCONFIRMED = f"""
-    unconfirmed_at = CASE
-        WHEN :lookup_only THEN coalesce(unconfirmed_at, {_NOW})
-        WHEN :unconfirmed THEN {_NOW}
-        ELSE NULL END"""
-
-# Past max_age a retry becomes a dead letter. The next attempt is never scheduled after
-# the deadline: the last try happens at max_age rather than up to retry_max_s later.
-_RETRY = text(f"""
-    UPDATE outbox
-    SET status = CASE WHEN created_at + :max_age <= {_NOW} THEN 'dead' ELSE 'pending' END,
-        next_attempt_at = least({_NOW} + :delay, created_at + :max_age),
-        last_error = :error, http_status = :http_status, lease_until = NULL, {_UNCONFIRMED}
-    WHERE {_OURS}
-    RETURNING status
-""")
-
-_DEAD = text(f"""
-    UPDATE outbox
-    SET status = 'dead', last_error = :error, http_status = :http_status, lease_until = NULL
-    WHERE {_OURS}
-    RETURNING status
-""")
-
-# A claimed message we chose not to send goes back as if never claimed.
-_RELEASE = text(f"""
-    UPDATE outbox SET lease_until = NULL, attempts = attempts - 1
-    WHERE {_OURS}
-    RETURNING status
-""")
-
-# Held back by a per-number rate limit: not an attempt, due again when the window frees.
-_DEFER = text(f"""
-    UPDATE outbox SET lease_until = NULL, attempts = attempts - 1,
-        next_attempt_at = {_NOW} + :delay, last_error = :error
-    WHERE {_OURS}
-    RETURNING status
-""")
-
-
-class Result(StrEnum):
-    DELIVERED = "delivered"
-    RETRIED = "retried"
-    DEAD = "dead"
-    # The lease was no longer ours when the outcome came back: another dispatcher
-    # claimed the message since, and its record stands.
-    STALE = "stale"
-    # Not sent: too little of the lease was left to finish the send within it.
-    RELEASED = "released"
-    # Not sent: the number's rate limit is reached; due again when it frees.
-    DEFERRED = "deferred"
-
-
-@dataclass(frozen=True, slots=True)
-class DispatchStats:
-    claimed: int = 0
-    delivered: int = 0
-    retried: int = 0
-    dead: int = 0
-    stale: int = 0
-    released: int = 0
-    deferred: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class Claim:
-    """A message this dispatcher leased; lease_until and attempts identify the claim."""
-
-    id: int
-    idempotency_key: str
-    channel: ChannelKind
-    lease_until: datetime
-    attempts: int
-    message: OutboxMessage  # detached: only for to_outbound()
-    deadline: float  # time.monotonic() by which the lease has surely lapsed
-
-
-def backoff_delay(
-    attempts: int, *, base_s: float, max_s: float, rng: Callable[[], float] = random.random
-) -> float:
-    """Full jitter: uniform in [0, min(max_s, base_s * 2**(attempts - 1))).
-
-    Full rather than equal jitter because after an outage every replica's backlog fails
-    at once; spreading each retry over the whole window keeps them from returning in
-    step and knocking the receiver over again.
-    """
-    exponent = min(max(attempts - 1, 0), _MAX_EXPONENT)
-    return min(max_s, base_s * 2.0**exponent) * rng()
+__all__ = [
+    "DispatchStats",
+    "Dispatcher",
+    "Result",
+    "backoff_delay",
+    "build_channels",
+    "dispatcher_for",
+    "endpoint_secrets",
+]
 
 
 class Dispatcher:
@@ -287,7 +162,7 @@ class Dispatcher:
         started = time.monotonic()
         with self._sessions.begin() as session:
             rows = session.execute(
-                _CLAIM,
+                CLAIM,
                 {
                     "channels": [kind.value for kind in self._channels],
                     "limit": self._batch_size,
@@ -297,7 +172,7 @@ class Dispatcher:
             ).all()
         # Measured from before the claim, so it errs on the early side of the real lease.
         deadline = started + self._lease.total_seconds()
-        claims = [_claim_from_row(row, deadline) for row in rows]
+        claims = [claim_from_row(row, deadline) for row in rows]
         claims.sort(key=lambda c: c.id)
         return claims
 
@@ -315,7 +190,7 @@ class Dispatcher:
             # and the message is retried rather than lost with the batch.
             log.exception("channel %s raised on outbox message %s", claim.channel, claim.id)
             return DeliveryOutcome(
-                DeliveryStatus.RETRY, error=f"{type(exc).__name__}: {exc}"[:_ERROR_CHARS]
+                DeliveryStatus.RETRY, error=f"{type(exc).__name__}: {exc}"[:ERROR_CHARS]
             )
 
     def record(self, claim: Claim, outcome: DeliveryOutcome) -> Result:
@@ -331,13 +206,13 @@ class Dispatcher:
             "attempts": claim.attempts,
             "now": self._now(),
             "http_status": outcome.http_status,
-            "error": None if error is None else error[:_ERROR_CHARS],
+            "error": None if error is None else error[:ERROR_CHARS],
         }
         if outcome.status is DeliveryStatus.DELIVERED:
-            statement = _DELIVERED
+            statement = DELIVERED
             params["provider_message_id"] = outcome.provider_message_id
         elif outcome.status is DeliveryStatus.RETRY:
-            statement = _RETRY
+            statement = RETRY
             params["max_age"] = self._max_age
             params["unconfirmed"] = outcome.unconfirmed
             params["lookup_only"] = outcome.lookup_only
@@ -349,7 +224,7 @@ class Dispatcher:
             )
             params["delay"] = timedelta(seconds=max(delay, outcome.retry_after_s or 0.0))
         else:
-            statement = _DEAD
+            statement = DEAD
         with self._sessions.begin() as session:
             row = session.execute(statement, params).one_or_none()
         status = None if row is None else row.status
@@ -406,7 +281,7 @@ class Dispatcher:
         """Give a claimed, unsent message back at once; False if it was no longer ours."""
         params = {"id": claim.id, "lease": claim.lease_until, "attempts": claim.attempts}
         with self._sessions.begin() as session:
-            return session.execute(_RELEASE, params).scalar_one_or_none() is not None
+            return session.execute(RELEASE, params).scalar_one_or_none() is not None
 
     def defer(self, claim: Claim, delay_s: float, reason: str) -> bool:
         params = {
@@ -418,7 +293,7 @@ class Dispatcher:
             "error": reason,
         }
         with self._sessions.begin() as session:
-            return session.execute(_DEFER, params).scalar_one_or_none() is not None
+            return session.execute(DEFER, params).scalar_one_or_none() is not None
 
     def _deliver(self, claim: Claim) -> Result:
         # Start a send only if it ends inside the lease: the lease outlives the channel's
@@ -461,31 +336,6 @@ class Dispatcher:
         return None if self._clock is None else self._clock()
 
 
-def _claim_from_row(row: Any, deadline: float) -> Claim:
-    channel = ChannelKind(row.channel)
-    message = OutboxMessage(
-        id=row.id,
-        idempotency_key=row.idempotency_key,
-        channel=row.channel,
-        recipient=row.recipient,
-        event=row.event,
-        text=row.text,
-        payload=row.payload,
-        created_at=row.created_at,
-        unconfirmed_at=row.unconfirmed_at,
-        incident_id=row.incident_id,
-    )
-    return Claim(
-        id=row.id,
-        idempotency_key=row.idempotency_key,
-        channel=channel,
-        lease_until=row.lease_until,
-        attempts=row.attempts,
-        message=message,
-        deadline=deadline,
-    )
-
-
 def send_timeout_for(settings: Settings) -> float:
     # httpx applies its timeout to connect, write and read separately, so one request
     # can take a few times the figure; allow three.
@@ -521,73 +371,3 @@ def dispatcher_for(
         if settings.sms_provider is SmsProvider.HTTP
         else (settings.sms_per_number_per_minute, settings.sms_per_number_per_day),
     )
-
-
-def main(argv: list[str] | None = None) -> None:
-    from core.db import make_engine, make_sessionmaker
-
-    parser = argparse.ArgumentParser(
-        prog="python -m alerts.dispatcher",
-        description="Deliver the outbox until SIGTERM; settings from RIVERWATCH_* variables.",
-    )
-    parser.add_argument("--database-url", help="default: RIVERWATCH_DATABASE_URL")
-    parser.add_argument(
-        "--interval",
-        type=float,
-        help="seconds between polls; default RIVERWATCH_DISPATCH_INTERVAL_S",
-    )
-    parser.add_argument("--batch-size", type=int, default=50)
-    parser.add_argument("--concurrency", type=int, default=4, help="sends in flight at once")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log every batch")
-    args = parser.parse_args(argv)
-    from core import logs
-
-    settings = Settings()
-    logs.configure_from(settings)
-    if args.verbose:
-        logging.getLogger().setLevel(logging.DEBUG)
-    url = args.database_url or settings.database_url
-    if url is None:
-        # The embedded server belongs to the `riverwatch` process that started it.
-        parser.error("no database: pass --database-url or set RIVERWATCH_DATABASE_URL")
-    interval = settings.dispatch_interval_s if args.interval is None else args.interval
-
-    stop = threading.Event()
-
-    def request_stop(signum: int, _frame: FrameType | None) -> None:
-        log.info("%s: finishing the current batch", signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
-
-    engine = make_engine(url, pool_size=args.concurrency + 1)
-    sessions = make_sessionmaker(engine)
-    totals = {field.name: 0 for field in fields(DispatchStats)}
-    with httpx.Client() as client:
-        channels = build_channels(settings, client, endpoint_secrets(sessions))
-        dispatcher = dispatcher_for(
-            settings, sessions, channels, batch_size=args.batch_size, concurrency=args.concurrency
-        )
-        log.info("dispatching %s every %ss", ", ".join(channels), interval)
-        while not stop.is_set():
-            try:
-                stats = dispatcher.dispatch_once()
-            except Exception:
-                # The database or the network may come back: log and poll again.
-                log.exception("dispatch failed")
-                stop.wait(interval)
-                continue
-            for name in totals:
-                totals[name] += getattr(stats, name)
-            if stats.claimed:
-                log.debug("batch: %s", stats)
-            # A full batch means more is due: go again without waiting.
-            if stats.claimed < args.batch_size:
-                stop.wait(interval)
-    engine.dispose()
-    log.info("stopped: %s", ", ".join(f"{k} {v}" for k, v in totals.items()))
-
-
-if __name__ == "__main__":
-    main(sys.argv[1:])

@@ -9,19 +9,19 @@ imported by the commands that need them, so that --help and usage errors are ins
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import signal
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from app.access.cli import user_cli
 from app.cli_db import (
     ExitCode,
+    assignments,
     database,
     engine_for,
     fail,
@@ -33,6 +33,7 @@ from app.cli_db import (
 from app.contacts.cli import contacts_cli, mute_cli
 from app.hj212.cli import hj212_cli, register_station_commands
 from app.reports.cli import report_cli
+from app.stations.cli import station_cli
 
 MAX_ERRORS_SHOWN = 200
 VERSION = "0.1.0"
@@ -40,7 +41,6 @@ VERSION = "0.1.0"
 cli = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 db_cli = typer.Typer(no_args_is_help=True, help="Schema migrations.")
 seed_cli = typer.Typer(no_args_is_help=True, help="Load reference data.")
-station_cli = typer.Typer(no_args_is_help=True, help="Manage stations and their keys.")
 rule_cli = typer.Typer(no_args_is_help=True, help="Configure the alert rules.")
 cli.add_typer(db_cli, name="db")
 cli.add_typer(seed_cli, name="seed")
@@ -135,7 +135,7 @@ def serve(
                 catalogue.seed_plan(session)
                 feed = prepare_demo(session, hj212=True)
                 ensure_demo_contacts(session, local)
-            from app.demo import local_url
+            from app.demo_gateway import local_url
 
             # The dashboard first: it is what a person opens.
             page = local_url(host or ready.host, port or ready.port)
@@ -295,36 +295,6 @@ def classify(
         raise typer.Exit(ExitCode.BAD_DATA)
 
 
-def _assignments(pairs: list[str]) -> dict[str, Any]:
-    """FIELD=VALUE words: JSON values (3, 0.5, true, null), anything else as text."""
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        name, sep, raw = pair.partition("=")
-        if not sep or not name:
-            raise typer.BadParameter(f"expected FIELD=VALUE, got {pair!r}")
-        try:
-            out[name] = json.loads(raw)
-        except json.JSONDecodeError:
-            out[name] = raw
-    return out
-
-
-@station_cli.command("qc")
-def station_qc(
-    code: Annotated[str, typer.Argument(help="the station's code")],
-    parameter: Annotated[str, typer.Argument(help="parameter code, e.g. nh3n")],
-    settings_: Annotated[
-        list[str], typer.Argument(metavar="FIELD=VALUE...", help="e.g. spike_suspect=0.5")
-    ],
-) -> None:
-    """Override QC thresholds of one parameter at one station (null switches a check off)."""
-    from app.stations import service as stations
-
-    with transaction() as session:
-        merged = stations.set_qc_overrides(session, code, parameter, _assignments(settings_))
-    typer.echo(f"{code} {parameter}: {json.dumps(merged)}")
-
-
 @rule_cli.command("list")
 def rule_list() -> None:
     """Show the alert rules' configuration."""
@@ -350,57 +320,8 @@ def rule_set(
     from alerts import rule_settings
 
     with transaction() as session:
-        rule_settings.update_rule(session, code, _assignments(settings_))
+        rule_settings.update_rule(session, code, assignments(settings_))
     typer.echo(f"rule {code} updated")
-
-
-@station_cli.command("add")
-def station_add(
-    code: Annotated[str, typer.Argument(help="the station's code, unique")],
-    section: Annotated[str, typer.Option(help="code of the section it reports for")],
-    name: Annotated[str, typer.Option(help="display name")],
-    mn: Annotated[str | None, typer.Option(help="HJ 212 MN of its data logger")] = None,
-    interval: Annotated[int, typer.Option(help="expected reporting interval, seconds")] = 3600,
-    hj212_password: Annotated[
-        str | None, typer.Option(help="the PW its HJ 212 logger sends (stored hashed)")
-    ] = None,
-) -> None:
-    """Register a station and print its API key (shown only this once)."""
-    from app.stations import service as stations
-
-    with transaction() as session:
-        station, key = stations.add_station(
-            session,
-            code=code,
-            section_code=section,
-            name=name,
-            mn=mn,
-            reporting_interval_s=interval,
-            hj212_password=hj212_password,
-        )
-        typer.echo(f"station {station.code} added for section {section}")
-    typer.echo(f"API key (store it now; it is not shown again): {key}")
-
-
-@station_cli.command("list")
-def station_list() -> None:
-    """List the registered stations."""
-    from app.stations import service as stations
-
-    with transaction() as session:
-        for s in stations.list_stations(session):
-            state = "active" if s.active else "inactive"
-            typer.echo(f"{s.code}\t{s.section.code}\t{s.mn or '-'}\t{state}\t{s.name}")
-
-
-@station_cli.command("rotate-key")
-def station_rotate_key(code: Annotated[str, typer.Argument(help="the station's code")]) -> None:
-    """Give a station a new API key; the old one stops working."""
-    from app.stations import service as stations
-
-    with transaction() as session:
-        key = stations.rotate_key(session, code)
-    typer.echo(f"new API key for {code} (store it now; it is not shown again): {key}")
 
 
 def _exit_cleanly(_signum: int, _frame: object) -> None:

@@ -12,10 +12,11 @@ Heavy modules (SQLAlchemy, the models) are imported inside the functions: `river
 from __future__ import annotations
 
 import contextlib
+import json
 import sys
 from collections.abc import Iterator
 from enum import IntEnum
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 
@@ -132,3 +133,17 @@ def upgrade_database(engine: Engine, current: Settings) -> None:
 def progress_default() -> bool:
     """Progress bars only for a person at a terminal, never into a log or a pipe."""
     return sys.stderr.isatty()
+
+
+def assignments(pairs: list[str]) -> dict[str, Any]:
+    """FIELD=VALUE words: JSON values (3, 0.5, true, null), anything else as text."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, raw = pair.partition("=")
+        if not sep or not name:
+            raise typer.BadParameter(f"expected FIELD=VALUE, got {pair!r}")
+        try:
+            out[name] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[name] = raw
+    return out

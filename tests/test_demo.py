@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app import demo
+from app import demo, demo_gateway
 from app.stations import service as stations
 from core.errors import Conflict
 from core.models import Reading, Station
@@ -103,7 +103,7 @@ def test_a_round_posts_every_station_and_the_readings_land_good(
     seeded: Session, client: httpx.Client
 ) -> None:
     feed = feed_for(seeded)
-    gateway = demo.Gateway(str(client.base_url), feed.stations, feed.simulator)
+    gateway = demo_gateway.Gateway(str(client.base_url), feed.stations, feed.simulator)
     try:
         t = now() - timedelta(seconds=10)
         first = gateway.post_round(t)
@@ -120,7 +120,7 @@ def test_a_round_posts_every_station_and_the_readings_land_good(
 
 def test_data_flags_reach_the_store(seeded: Session, client: httpx.Client) -> None:
     feed = feed_for(seeded, flag_probability=1.0)
-    gateway = demo.Gateway(str(client.base_url), feed.stations, feed.simulator)
+    gateway = demo_gateway.Gateway(str(client.base_url), feed.stations, feed.simulator)
     try:
         result = gateway.post_round(now())
     finally:
@@ -138,10 +138,10 @@ def test_a_refused_key_is_logged_and_counted(
     seeded: Session, client: httpx.Client, caplog: pytest.LogCaptureFixture
 ) -> None:
     feed = feed_for(seeded)
-    keys = {**feed.stations, "S01": demo.DemoStation("SIM-S01", "rw_not-a-key")}
-    gateway = demo.Gateway(str(client.base_url), keys, feed.simulator)
+    keys = {**feed.stations, "S01": demo_gateway.DemoStation("SIM-S01", "rw_not-a-key")}
+    gateway = demo_gateway.Gateway(str(client.base_url), keys, feed.simulator)
     try:
-        with caplog.at_level(logging.INFO, logger="app.demo"):
+        with caplog.at_level(logging.INFO, logger="app.demo_gateway"):
             result = gateway.post_round(now())
     finally:
         gateway.close()
@@ -164,13 +164,13 @@ def test_connection_refused_is_quiet_while_starting_then_logged_with_traceback(
     from sensors.simulator import Simulator
 
     simulator = Simulator.from_plan(load_plan()["sections"], seed=1)
-    keys = {c: demo.DemoStation(f"SIM-{c}", "rw_x") for c in SECTIONS}
+    keys = {c: demo_gateway.DemoStation(f"SIM-{c}", "rw_x") for c in SECTIONS}
     url = f"http://127.0.0.1:{unused_port()}"
     for grace, level in ((60.0, logging.DEBUG), (0.0, logging.ERROR)):
-        gateway = demo.Gateway(url, keys, simulator, startup_grace_s=grace)
+        gateway = demo_gateway.Gateway(url, keys, simulator, startup_grace_s=grace)
         caplog.clear()
         try:
-            with caplog.at_level(logging.DEBUG, logger="app.demo"):
+            with caplog.at_level(logging.DEBUG, logger="app.demo_gateway"):
                 result = gateway.post_round(now())
         finally:
             gateway.close()
@@ -191,14 +191,14 @@ def test_the_gateway_thread_starts_with_the_server_and_stops_with_it(
     port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     feed = feed_for(seeded)
-    gateway = demo.Gateway(
-        demo.local_url("0.0.0.0", port),
+    gateway = demo_gateway.Gateway(
+        demo_gateway.local_url("0.0.0.0", port),
         feed.stations,
         feed.simulator,
         interval_s=1.0,
         ready=lambda: server.started and not server.should_exit,
     )
-    runner = threading.Thread(target=demo.run_with_gateway, args=(server, gateway, [sock]))
+    runner = threading.Thread(target=demo_gateway.run_with_gateway, args=(server, gateway, [sock]))
     runner.start()
     try:
         deadline = time.monotonic() + 20
@@ -217,9 +217,9 @@ def test_the_gateway_thread_starts_with_the_server_and_stops_with_it(
 
 
 def test_local_url_reaches_wildcard_listeners() -> None:
-    assert demo.local_url("0.0.0.0", 8000) == "http://127.0.0.1:8000"
-    assert demo.local_url("::", 8000) == "http://[::1]:8000"
-    assert demo.local_url("192.0.2.7", 80) == "http://192.0.2.7:80"
+    assert demo_gateway.local_url("0.0.0.0", 8000) == "http://127.0.0.1:8000"
+    assert demo_gateway.local_url("::", 8000) == "http://[::1]:8000"
+    assert demo_gateway.local_url("192.0.2.7", 80) == "http://192.0.2.7:80"
 
 
 def test_the_log_filter_drops_only_the_demo_posts() -> None:
@@ -227,7 +227,7 @@ def test_the_log_filter_drops_only_the_demo_posts() -> None:
         args = (client, method, path, "1.1", status)
         return logging.LogRecord("uvicorn.access", logging.INFO, "", 0, "%s", args, None)
 
-    keep = demo._QUIET_POSTS.filter
+    keep = demo_gateway.QUIET_POSTS.filter
     assert not keep(access("127.0.0.1:5000", "POST", "/api/v1/readings", 200))
     assert keep(access("127.0.0.1:5000", "POST", "/api/v1/readings", 401))
     assert keep(access("198.51.100.2:5000", "POST", "/api/v1/readings", 200))

@@ -1,7 +1,7 @@
 """What the reliability scripts share: a fresh database, the receiver, the replicas.
 
 A replica is either a real service (`python -m app serve`, whose scheduler runs the
-dispatcher) or a bare dispatcher loop (`python -m alerts.dispatcher`); both deliver
+dispatcher) or a bare dispatcher loop (`python -m alerts.dispatch_loop`); both deliver
 through alerts.dispatcher with the same settings, passed as RIVERWATCH_* variables.
 """
 
@@ -54,7 +54,7 @@ def parser(description: str | None) -> argparse.ArgumentParser:
         "--replica",
         choices=("serve", "dispatcher"),
         default="serve",
-        help="a replica is `python -m app serve` (default) or `python -m alerts.dispatcher`",
+        help="a replica is `python -m app serve` (default) or `python -m alerts.dispatch_loop`",
     )
     p.add_argument("--keep-logs", action="store_true", help="leave the process logs in /tmp")
     return p
@@ -180,7 +180,7 @@ def start_replica(
             60,
         )
         return replica
-    argv = ["-m", "alerts.dispatcher", "--interval", "0.2", "--concurrency", "8"]
+    argv = ["-m", "alerts.dispatch_loop", "--interval", "0.2", "--concurrency", "8"]
     return spawn(name, argv, env, logs)
 
 
@@ -253,7 +253,7 @@ def payload_n(record: Mapping[str, Any]) -> int:
 
 
 def dispatcher_totals(log: str) -> str:
-    """The "stopped: …" line a `python -m alerts.dispatcher` logs on SIGTERM."""
+    """The "stopped: …" line a `python -m alerts.dispatch_loop` logs on SIGTERM."""
     for line in reversed(log.splitlines()):
         if "stopped:" in line:
             return line.split("stopped:", 1)[1].strip()

@@ -643,7 +643,7 @@ def test_python_m_alerts_dispatcher_delivers_and_stops_on_sigterm(
     }
     env.pop("RIVERWATCH_SMS_URL", None)
     process = subprocess.Popen(
-        [sys.executable, "-m", "alerts.dispatcher", "--interval", "0.1"],
+        [sys.executable, "-m", "alerts.dispatch_loop", "--interval", "0.1"],
         env=env,
         stderr=subprocess.PIPE,
         text=True,
