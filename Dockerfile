@@ -5,6 +5,7 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY app ./app
 COPY sensors ./sensors
+COPY core ./core
 COPY alerts ./alerts
 COPY migrations ./migrations
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .

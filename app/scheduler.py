@@ -24,6 +24,7 @@ from alerts import evaluator, metrics, silence
 from alerts.digest import send_daily_digest
 from alerts.notifier import Policy
 from core.settings import Settings
+from sensors.local_time import SHANGHAI
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
@@ -146,7 +147,8 @@ class Jobs:
         )
         self.scheduler.add_job(
             beats.watch("digest", self._digest),
-            CronTrigger(hour=8, minute=0),
+            # A trigger without a zone of its own uses the machine's, not the scheduler's.
+            CronTrigger(hour=8, minute=0, timezone=SHANGHAI),
             id="digest",
             coalesce=True,
         )

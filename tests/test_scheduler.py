@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import threading
+from datetime import datetime
 
-from app.scheduler import Wakeable
+from sqlalchemy import Engine
+
+from app.scheduler import Jobs, Wakeable
+from core.db import make_sessionmaker
+from core.settings import Settings
+from sensors.local_time import SHANGHAI
 
 
 def test_a_wake_during_a_run_makes_it_run_again_once() -> None:
@@ -62,3 +68,16 @@ def test_heartbeats_report_a_job_that_stopped_succeeding() -> None:
     with pytest.raises(RuntimeError):
         beats.watch("dispatch", broken)()
     assert beats.overdue() == ["dispatch"]
+
+
+def test_the_daily_digest_fires_at_eight_in_shanghai(settings: Settings, engine: Engine) -> None:
+    # A cron trigger built without a zone takes the machine's (UTC here), not the
+    # scheduler's: the digest went out at 16:00 Beijing time.
+    jobs = Jobs(settings, make_sessionmaker(engine))
+    try:
+        trigger = jobs.scheduler.get_job("digest").trigger
+        after = datetime(2026, 12, 2, 9, 0, tzinfo=SHANGHAI)
+        fires = trigger.get_next_fire_time(None, after)
+        assert fires.astimezone(SHANGHAI) == datetime(2026, 12, 3, 8, 0, tzinfo=SHANGHAI)
+    finally:
+        jobs.client.close()
