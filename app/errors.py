@@ -21,19 +21,13 @@ from core.errors import RiverwatchError
 # rest are counted, not listed (an unbounded list is a denial of service of its own).
 MAX_DETAILS = 100
 
+# The domain errors' codes, and those of what only HTTP itself refuses.
 CODES: Mapping[int, str] = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
+    RiverwatchError.status_code: RiverwatchError.code,
+    **{cls.status_code: cls.code for cls in RiverwatchError.__subclasses__()},
     405: "method_not_allowed",
-    409: "conflict",
-    413: "payload_too_large",
     415: "unsupported_media_type",
-    422: "invalid",
     429: "too_many_requests",
-    500: "internal_error",
-    503: "unavailable",
 }
 
 

@@ -25,6 +25,9 @@ JsonValue: TypeAlias = (
 # header-safe, free of "." (the Standard Webhooks signed content is id.timestamp.body,
 # a dot in the id would make two different messages sign alike) and short enough for
 # gateways, which commonly cap their client ids at 64 characters.
+# What an SMS channel will send to: digits, an optional +; contacts.normalise_phone decides
+# which numbers a contact may have, this only keeps a malformed row from reaching a gateway.
+RECIPIENT_PHONE = re.compile(r"\+?[0-9]{5,15}")
 _IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9_:-]{1,64}")
 
 # Enough of a refusal to diagnose it in the outbox, not enough to bloat a row.

@@ -22,7 +22,6 @@ A connect error or connect timeout means nothing left: a plain retry.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,6 +32,7 @@ import httpx
 
 from alerts.channels import templates
 from alerts.channels.base import (
+    RECIPIENT_PHONE,
     ChannelKind,
     DeliveryOutcome,
     DeliveryStatus,
@@ -45,7 +45,6 @@ from alerts.channels.base import (
 # the token travels; it is never cut, a cut token acknowledges nothing.
 ACK_PARAM = "ack"
 ELLIPSIS = "…"
-_PHONE = re.compile(r"\+?[0-9]{5,15}")
 _ERROR_CHARS = 300
 
 # Errors after which the request may have been processed. Connect errors and connect
@@ -198,7 +197,7 @@ class ProviderChannel:
     def send(self, message: OutboundMessage) -> DeliveryOutcome:
         if message.kind is not ChannelKind.SMS:
             return permanent(f"a {message.kind} message sent to the SMS channel")
-        if not _PHONE.fullmatch(message.recipient):
+        if not RECIPIENT_PHONE.fullmatch(message.recipient):
             return permanent("not a mobile number")
         template = self._settings.templates.get(message.event)
         if not template:

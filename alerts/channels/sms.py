@@ -24,7 +24,6 @@ cut applies to "text" only.
 from __future__ import annotations
 
 import bisect
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -33,6 +32,7 @@ import httpx
 
 from alerts.channels import templates
 from alerts.channels.base import (
+    RECIPIENT_PHONE,
     ChannelKind,
     DeliveryOutcome,
     DeliveryStatus,
@@ -50,7 +50,6 @@ GSM7_EXTENSION = frozenset("\f^{}\\[~]|€")
 ACK_LABEL = "确认："  # precedes the ack link at the end of the text
 
 # A mobile number, with or without + and country code: E.164 allows at most 15 digits.
-_PHONE = re.compile(r"\+?[0-9]{5,15}")
 
 
 class SmsEncoding(StrEnum):
@@ -152,7 +151,7 @@ class SmsChannel:
         settings = self._settings
         if message.kind is not ChannelKind.SMS:
             return permanent(f"a {message.kind} message sent to the SMS channel")
-        if not _PHONE.fullmatch(message.recipient):
+        if not RECIPIENT_PHONE.fullmatch(message.recipient):
             return permanent(f"not a mobile number: {message.recipient!r}")
         ack_url = message.payload.get("ack_url")
         try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -46,13 +48,17 @@ def station_link(session: Session, code: str) -> LinkOut:
     return link_out(session, station, session.get(Hj212Link, station.id), recent=True)
 
 
-def all_links(session: Session) -> list[LinkOut]:
-    rows = session.execute(
+def all_links(session: Session, section_ids: Collection[int] | None = None) -> list[LinkOut]:
+    """Every logger's link; `section_ids`: only those of the stations in these sections."""
+    stmt = (
         select(Station, Hj212Link)
         .outerjoin(Hj212Link, Hj212Link.station_id == Station.id)
         .where(Station.mn.is_not(None))
         .order_by(Station.code)
-    ).all()
+    )
+    if section_ids is not None:
+        stmt = stmt.where(Station.section_id.in_(section_ids))
+    rows = session.execute(stmt).all()
     return [link_out(session, station, link, recent=False) for station, link in rows]
 
 
