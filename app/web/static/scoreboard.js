@@ -50,7 +50,7 @@ function kpis(report) {
       el("h3", {}, "省控及以上断面Ⅰ～Ⅲ类比例"),
       figure(s, c, "share_i_iii", { big: true }),
       shareBar(s.share_i_iii, s.goal),
-      el("p", {}, "目标 ≥ ", cell(c.find((x) => x.key === "goal"), s.goal, "span"), `（${s.goal_kind || "无"}） `, met),
+      el("p", {}, "年度目标 ≥ ", cell(c.find((x) => x.key === "goal"), s.goal, "span"), s.goal_kind ? `，${s.goal_kind} ` : "（无） ", met),
       el("p", { class: "meta" }, figure(s, c, "i_iii"), figure(s, c, "classed"), figure(s, c, "scope_sections"))),
     el("article", { class: vTotal ? "kpi bad" : "kpi", "data-kpi": "v" },
       el("h3", {}, "Ⅴ类及劣Ⅴ类断面"),

@@ -128,7 +128,7 @@ function periodBlock(report) {
     .map((c) => el("tr", { "data-item": c.key }, el("th", { scope: "row" }, c.header),
       cell(c, row[c.key]), cell(columns.get(`${c.key}_class`), row[`${c.key}_class`])));
   return el("div", { "data-period": p.name },
-    el("p", { class: "note" }, `${p.name}：${p.first_day} 至 ${p.last_day}（北京时间）`),
+    el("p", { class: "note" }, `${p.name.includes("..") ? "" : `${p.name}：`}${p.first_day} 至 ${p.last_day}（北京时间）`),
     el("dl", { class: "dl" }, SUMMARY_KEYS.flatMap((k) => [el("dt", {}, columns.get(k).header), cell(columns.get(k), row[k], "dd")])),
     el("h3", {}, "各项目时段均值"),
     items.length
