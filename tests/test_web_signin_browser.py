@@ -98,6 +98,9 @@ def test_an_analyst_signs_in_and_acknowledges(live: Live, secured: str, context:
     assert page.is_visible("#resolve button")
     assert not page.is_visible("#ack button")
     shot(page, "incident-signed-in")
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    shot(page, "incident-phone", full_page=False)
 
     # The session cookie alone does not make a write: the CSRF token is missing.
     url = f"{secured}/api/v1/incidents/{incident_id}/resolve"

@@ -11,6 +11,8 @@ export function classOf(label) {
 
 export function fmtPercent(value, digits = 1) {
   if (value === null || value === undefined) return "—";
+  // A share that rounds to nothing is not nothing.
+  if (value > 0 && value * 100 < 10 ** -digits) return `<${10 ** -digits}%`;
   return `${(value * 100).toFixed(digits)}%`;
 }
 
