@@ -110,6 +110,16 @@ def test_an_analyst_signs_in_and_acknowledges(live: Live, secured: str, context:
     as_form = context.request.post(url, form={"note": "forged", "csrf_token": "wrong"})
     assert as_form.status == 403
     assert live.get(f"/api/v1/incidents/{incident_id}")["state"] == "acknowledged"
+
+    # The page's own resolve carries the token: it goes through, in the user's name.
+    page.fill("#resolve textarea[name=note]", "排口已封堵")
+    page.check("#resolve input[name=force]")
+    page.click("#resolve button")
+    page.wait_for_selector("#summary dl[data-state=resolved]")
+    assert any("已解决" in e for e in timeline(page))
+    assert not page.is_visible("#act")
+    stored = live.get(f"/api/v1/incidents/{incident_id}")
+    assert (stored["state"], stored["resolve_note"]) == ("resolved", "排口已封堵")
     assert errors == []
 
     # Signing out ends the session: the page sends the reader to sign in again.
