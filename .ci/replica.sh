@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # A streaming replica (hot standby) of the machine's PostgreSQL, for the read-routing
 # tests: pg_basebackup into a directory of its own, run by its own pg_ctl on a second
-# port as the postgres user. Idempotent: a running standby that streams is kept (its
-# replay resumed, in case a killed test left it paused); anything else is rebuilt.
+# port as the postgres user. Idempotent: a standby that streams is kept, a stopped one
+# started again (replay resumed, in case a killed test left it paused); anything else
+# is rebuilt. Stop it with: runuser -u postgres -- pg_ctl -D /tmp/riverwatch-replica/data stop
 # Prints the standby's URL on its last line.
 set -Eeuo pipefail
 
@@ -29,12 +30,25 @@ if ! grep -Eq '^host[[:space:]]+replication[[:space:]]+all[[:space:]]+127\.0\.0\
   psql -X -q -p "$PRIMARY_PORT" -d postgres -c 'SELECT pg_reload_conf()' >/dev/null
 fi
 
-# 2. Keep a standby that runs, is in recovery and streams from the primary.
-if as_postgres "$BIN/pg_ctl" -D "$DATA" status >/dev/null 2>&1 &&
-   [ "$(standby 'SELECT pg_is_in_recovery()')" = t ] &&
-   [ "$(standby "SELECT status FROM pg_stat_wal_receiver")" = streaming ]; then
+# 2. Keep a standby that runs, is in recovery and streams from the primary; one that was
+# stopped is started again first (a rebuild copies the whole cluster).
+streaming() {
+  as_postgres "$BIN/pg_ctl" -D "$DATA" status >/dev/null 2>&1 &&
+    [ "$(standby 'SELECT pg_is_in_recovery()')" = t ] &&
+    [ "$(standby "SELECT status FROM pg_stat_wal_receiver")" = streaming ]
+}
+wait_streaming() {
+  for _ in $(seq "$1"); do streaming && return 0; sleep 0.5; done
+  return 1
+}
+if ! streaming && [ -f "$DATA/standby.signal" ] && [ ! -f "$DATA/postmaster.pid" ]; then
+  say "starting the stopped standby on port $PORT"
+  as_postgres "$BIN/pg_ctl" -D "$DATA" -l "$LOG" -w -t 60 start >/dev/null 2>&1 || true
+  wait_streaming 30 || true
+fi
+if streaming; then
   standby 'SELECT pg_wal_replay_resume()' >/dev/null
-  say "standby already streaming on port $PORT"
+  say "standby streaming on port $PORT"
 else
   if [ -f "$DATA/postmaster.pid" ]; then
     as_postgres "$BIN/pg_ctl" -D "$DATA" -m immediate stop >/dev/null 2>&1 || true
@@ -69,12 +83,7 @@ host all all 127.0.0.1/32 trust
 EOF
   say "starting the standby on port $PORT (log: $LOG)"
   as_postgres "$BIN/pg_ctl" -D "$DATA" -l "$LOG" -w -t 60 start >/dev/null
-  for _ in $(seq 60); do
-    [ "$(standby "SELECT status FROM pg_stat_wal_receiver")" = streaming ] && break
-    sleep 0.5
-  done
-  [ "$(standby "SELECT status FROM pg_stat_wal_receiver")" = streaming ] ||
-    { say "the standby does not stream from the primary"; false; }
+  wait_streaming 60 || { say "the standby does not stream from the primary"; false; }
 fi
 say "OK: standby of port $PRIMARY_PORT streaming on port $PORT"
 echo "postgresql://postgres@127.0.0.1:$PORT/postgres"
