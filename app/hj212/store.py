@@ -102,13 +102,15 @@ def update_link(
     )
 
 
-def disconnect_links(session: Session, station_ids: list[int]) -> None:
+def disconnect_links(session: Session, station_ids: list[int], peer: str) -> None:
+    # Only the links still on this connection: a logger that reconnected to another
+    # listener replica is connected there, whenever this one notices the old socket gone.
     session.execute(
         text(
             "UPDATE hj212_links SET connected = false, disconnected_at = now() "
-            "WHERE station_id = ANY(:ids)"
+            "WHERE station_id = ANY(:ids) AND peer = :peer"
         ),
-        {"ids": station_ids},
+        {"ids": station_ids, "peer": peer},
     )
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from app.hj212 import store
 from app.hj212.listener import Listener
-from core.models import Hj212Part, Reading, Station
+from core.models import Hj212Link, Hj212Part, Reading, Station
 from sensors.hj212.packet import BEIJING, Packet, decode, frame
 from tests.hj212.conftest import PW, Logger, Running, recent
 
@@ -125,3 +125,26 @@ def test_two_parts_at_two_replicas_at_once_make_the_whole_set(
     with running.sessions() as session:
         left = session.scalars(select(Hj212Part).where(Hj212Part.station_id == station.id))
         assert left.all() == []
+
+
+def test_the_old_replica_noticing_a_dead_socket_leaves_the_new_link_connected(
+    running: Running, other: int, station: Station
+) -> None:
+    first = Logger(running.port, station.mn or "")
+    first.send(first.upload(recent(), {"nh3n": 0.3}))
+    assert first.receive().cn == "9014"
+    # The logger, its old socket not yet closed here, reconnects through the balancer.
+    second = Logger(other, station.mn or "")
+    second.send(second.upload(recent(0.5), {"nh3n": 0.4}))
+    assert second.receive().cn == "9014"
+    new_peer = f"127.0.0.1:{second.sock.getsockname()[1]}"
+    first.close()
+    deadline = time.monotonic() + 30
+    while running.listener._tasks:  # until the first replica has handled the close
+        assert time.monotonic() < deadline, "the first replica never noticed the close"
+        time.sleep(0.02)
+    with running.sessions() as session:
+        link = session.get(Hj212Link, station.id)
+        assert link is not None
+        assert (link.connected, link.peer) == (True, new_peer)
+    second.close()
