@@ -2,7 +2,12 @@
 
 Classes and the plan's KPIs are what the national platform publishes too: readable as the
 catalogue is (public when public reads are on). The quarterly report holds incidents:
-readable as incidents are."""
+readable as incidents are.
+
+Scope: a zone officer's or river chief's reports hold only the sections in their reach
+(their totals are the reach's, named so). Kept reports are the bureau's, city-wide: out of
+a scoped caller's reach, so their list is empty and a file is 404 (their own quarterly
+report is /reports/quarterly)."""
 
 from __future__ import annotations
 
@@ -49,7 +54,7 @@ def _respond(report: Report, fmt: str, table: str | None) -> Response:
 @router.get("/sections", responses=RESPONSES, summary="Every section evaluated for a period")
 def sections(
     session: SessionDep,
-    _: Reader,
+    caller: Reader,
     period: PeriodQuery,
     by: Annotated[
         Literal["period", "month"], Query(description="one row per section, or per month")
@@ -57,7 +62,9 @@ def sections(
     format: FormatQuery = "json",
     table: TableQuery = None,
 ) -> Response:
-    report = service.sections_report(session, service.period_of(period), by=by)
+    report = service.sections_report(
+        session, service.period_of(period), by=by, reach=caller.section_ids
+    )
     return _respond(report, format, table)
 
 
@@ -66,12 +73,12 @@ def sections(
 )
 def plan(
     session: SessionDep,
-    _: Reader,
+    caller: Reader,
     period: PeriodQuery,
     format: FormatQuery = "json",
     table: TableQuery = None,
 ) -> Response:
-    report = scoreboard.plan_report(session, service.period_of(period))
+    report = scoreboard.plan_report(session, service.period_of(period), reach=caller.section_ids)
     return _respond(report, format, table)
 
 
@@ -80,12 +87,12 @@ def plan(
 )
 def zones(
     session: SessionDep,
-    _: Reader,
+    caller: Reader,
     period: PeriodQuery,
     format: FormatQuery = "json",
     table: TableQuery = None,
 ) -> Response:
-    report = scoreboard.zone_report(session, service.period_of(period))
+    report = scoreboard.zone_report(session, service.period_of(period), reach=caller.section_ids)
     return _respond(report, format, table)
 
 
@@ -96,16 +103,18 @@ def zones(
 )
 def quarterly(
     session: SessionDep,
-    _: IncidentReader,
+    caller: IncidentReader,
     period: PeriodQuery,
     format: FormatQuery = "json",
     table: TableQuery = None,
 ) -> Response:
-    return _respond(build(session, "quarterly", period), format, table)
+    return _respond(build(session, "quarterly", period, reach=caller.section_ids), format, table)
 
 
 @router.get("/stored", response_model=list[StoredReportOut], summary="Reports kept for download")
-def stored(session: SessionDep, _: IncidentReader) -> list[StoredReportOut]:
+def stored(session: SessionDep, caller: IncidentReader) -> list[StoredReportOut]:
+    if caller.section_ids is not None:
+        return []
     rows = session.execute(
         select(
             StoredReport.id,
@@ -134,11 +143,11 @@ def stored(session: SessionDep, _: IncidentReader) -> list[StoredReportOut]:
 @router.get("/stored/{report_id}", summary="A kept report's file")
 def stored_file(
     session: SessionDep,
-    _: IncidentReader,
+    caller: IncidentReader,
     report_id: Annotated[int, Path(ge=1, le=2**62)],
     format: Annotated[Literal["xlsx", "zip"], Query()] = "xlsx",
 ) -> Response:
-    kept = session.get(StoredReport, report_id)
+    kept = session.get(StoredReport, report_id) if caller.section_ids is None else None
     if kept is None:
         raise NotFound(f"no stored report {report_id}")
     body = kept.xlsx if format == "xlsx" else kept.csv_zip

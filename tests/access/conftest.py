@@ -27,7 +27,7 @@ from app.access.policy import Role
 from app.deps import get_session
 from app.main import create_app
 from app.stations import service as stations
-from core.models import Section
+from core.models import Section, StoredReport
 from core.settings import Environment, Settings
 
 ADMIN_TOKEN = "a-bootstrap-admin-token-long-enough"
@@ -131,6 +131,7 @@ class World:
     tokens: dict[str, str] = field(default_factory=dict)  # role -> bearer token
     users: dict[str, int] = field(default_factory=dict)  # role -> user id
     spare_token_id: int = 0
+    stored_report_id: int = 0  # a kept, city-wide report: out of every scoped caller's reach
 
     def auth(self, role: str) -> dict[str, str]:
         if role == "anonymous":
@@ -199,5 +200,9 @@ def world(seeded: Session) -> World:
     w.spare_token_id = service.create_token(
         session, spare, name="spare", ttl=timedelta(days=1), now=NOW
     )[0].id
+    kept = StoredReport(kind="quarterly", period="2025-Q4", xlsx=b"xlsx", csv_zip=b"zip")
+    session.add(kept)
+    session.flush()
+    w.stored_report_id = kept.id
     session.commit()
     return w

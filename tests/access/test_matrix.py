@@ -103,6 +103,8 @@ SCOPED_OBJECT = {
     ("GET", "/api/v1/incidents/{incident_id}"),
     ("POST", "/api/v1/incidents/{incident_id}/acknowledge"),
     ("POST", "/api/v1/incidents/{incident_id}/resolve"),
+    # Kept reports are city-wide: a scoped caller is 404 in and out (their lists are empty).
+    ("GET", "/api/v1/reports/stored/{report_id}"),
 }
 BODIES: dict[str, Any] = {
     "/api/v1/incidents/{incident_id}/acknowledge": {"by": "matrix"},
@@ -136,7 +138,7 @@ def _url(world: World, path: str, inside: bool) -> str:
         "message_id": place.message_id,
         "user_id": world.users[VIEWER],
         "token_id": world.spare_token_id,
-        "report_id": 999_999,
+        "report_id": world.stored_report_id,
     }
     return path.format(**values)
 
