@@ -89,6 +89,9 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/tokens"): SIGNED_IN,
     ("DELETE", "/api/v1/tokens/{token_id}"): SIGNED_IN,
     ("GET", "/api/v1/audit"): ONLY_ADMIN,
+    # Single sign-on: anyone may start it (404 here: it is off unless configured).
+    ("GET", "/auth/oidc/login"): EVERYONE,
+    ("GET", "/auth/oidc/callback"): EVERYONE,
 }
 
 # Operations on one object within a section: out of a scoped caller's reach they are 404.
