@@ -147,10 +147,11 @@ def quarterly_report(
     *,
     now: datetime | None = None,
     reach: queries.Reach = None,
+    refresh: bool = True,
 ) -> Report:
     """reach: a zone's (or a caller's) sections only, its incidents and stations."""
     now = now or datetime.now(UTC)
-    plan = plan_report(session, period, now=now, reach=reach)
+    plan = plan_report(session, period, now=now, reach=reach, refresh=refresh)
     sections = sections_report(session, period, now=now, refresh=False, reach=reach)
     summary, detail = incident_tables(session, period, now, reach)
     return Report(

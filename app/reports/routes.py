@@ -5,16 +5,16 @@ catalogue is (public when public reads are on). The quarterly report holds incid
 readable as incidents are.
 
 Scope: a zone officer's or river chief's reports hold only the sections in their reach
-(their totals are the reach's, named so). Kept reports are the bureau's, city-wide: out of
-a scoped caller's reach, so their list is empty and a file is 404 (their own quarterly
-report is /reports/quarterly)."""
+(their totals are the reach's, named so). Kept quarterly reports are the city's and each
+zone's: a zone officer lists and downloads their zones' only (others are 404), a river
+chief none (their reach is sections, not a zone)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Response
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select, true
 
 from app.access.deps import require
 from app.access.policy import Perm, Principal
@@ -24,7 +24,7 @@ from app.reports.build import build
 from app.reports.schemas import ReportOut, StoredReportOut
 from app.reports.tables import Report
 from core.errors import NotFound
-from core.models import StoredReport
+from core.models import StoredReport, Zone
 from sensors.period_names import HELP
 
 router = APIRouter(prefix="/reports", tags=["reports"])
@@ -111,32 +111,41 @@ def quarterly(
     return _respond(build(session, "quarterly", period, reach=caller.section_ids), format, table)
 
 
+def _kept_in_reach(caller: Principal) -> ColumnElement[bool]:
+    if caller.section_ids is None:
+        return true()
+    return StoredReport.zone_id.in_(caller.zone_ids)
+
+
 @router.get("/stored", response_model=list[StoredReportOut], summary="Reports kept for download")
 def stored(session: SessionDep, caller: IncidentReader) -> list[StoredReportOut]:
-    if caller.section_ids is not None:
-        return []
     rows = session.execute(
         select(
             StoredReport.id,
             StoredReport.kind,
             StoredReport.period,
+            Zone.name,
             StoredReport.created_at,
             func.length(StoredReport.xlsx),
             func.length(StoredReport.csv_zip),
-        ).order_by(StoredReport.created_at.desc())
+        )
+        .outerjoin(Zone, Zone.id == StoredReport.zone_id)
+        .where(_kept_in_reach(caller))
+        .order_by(StoredReport.created_at.desc(), StoredReport.zone_id.nulls_first())
     ).all()
     return [
         StoredReportOut(
             id=i,
             kind=k,
             period=p,
+            zone=zone,
             created_at=c,
             xlsx_bytes=x,
             zip_bytes=z,
             xlsx_url=f"/api/v1/reports/stored/{i}?format=xlsx",
             zip_url=f"/api/v1/reports/stored/{i}?format=zip",
         )
-        for i, k, p, c, x, z in rows
+        for i, k, p, zone, c, x, z in rows
     ]
 
 
@@ -147,11 +156,14 @@ def stored_file(
     report_id: Annotated[int, Path(ge=1, le=2**62)],
     format: Annotated[Literal["xlsx", "zip"], Query()] = "xlsx",
 ) -> Response:
-    kept = session.get(StoredReport, report_id) if caller.section_ids is None else None
+    kept = session.scalars(
+        select(StoredReport).where(StoredReport.id == report_id, _kept_in_reach(caller))
+    ).one_or_none()
     if kept is None:
         raise NotFound(f"no stored report {report_id}")
     body = kept.xlsx if format == "xlsx" else kept.csv_zip
-    name = f"riverwatch_{kept.kind}_{kept.period}.{format}".replace("..", "_to_")
+    zone = f"_zone{kept.zone_id}" if kept.zone_id is not None else ""
+    name = f"riverwatch_{kept.kind}_{kept.period}{zone}.{format}".replace("..", "_to_")
     return Response(
         body,
         media_type=render.MEDIA_TYPES[format],

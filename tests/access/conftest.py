@@ -121,6 +121,7 @@ class Place:
     contact_id: int
     message_id: int
     mute_id: int
+    stored_report_id: int  # the zone's kept quarterly report
 
 
 @dataclass
@@ -131,7 +132,7 @@ class World:
     tokens: dict[str, str] = field(default_factory=dict)  # role -> bearer token
     users: dict[str, int] = field(default_factory=dict)  # role -> user id
     spare_token_id: int = 0
-    stored_report_id: int = 0  # a kept, city-wide report: out of every scoped caller's reach
+    city_report_id: int = 0  # the kept city-wide report: out of every scoped caller's reach
 
     def auth(self, role: str) -> dict[str, str]:
         if role == "anonymous":
@@ -174,8 +175,12 @@ def _place(session: Session, code: str, station_code: str, by_station: bool) -> 
         reason="maintenance",
     )
     session.add(mute)
+    kept = StoredReport(
+        kind="quarterly", period="2025-Q4", zone_id=section.zone_id, xlsx=b"zone", csv_zip=b"z"
+    )
+    session.add(kept)
     session.flush()
-    return Place(section, station_code, incident.id, person.id, message.id, mute.id)
+    return Place(section, station_code, incident.id, person.id, message.id, mute.id, kept.id)
 
 
 @pytest.fixture
@@ -200,9 +205,9 @@ def world(seeded: Session) -> World:
     w.spare_token_id = service.create_token(
         session, spare, name="spare", ttl=timedelta(days=1), now=NOW
     )[0].id
-    kept = StoredReport(kind="quarterly", period="2025-Q4", xlsx=b"xlsx", csv_zip=b"zip")
-    session.add(kept)
+    city = StoredReport(kind="quarterly", period="2025-Q4", xlsx=b"city", csv_zip=b"zip")
+    session.add(city)
     session.flush()
-    w.stored_report_id = kept.id
+    w.city_report_id = city.id
     session.commit()
     return w

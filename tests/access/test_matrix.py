@@ -106,8 +106,7 @@ SCOPED_OBJECT = {
     ("GET", "/api/v1/incidents/{incident_id}"),
     ("POST", "/api/v1/incidents/{incident_id}/acknowledge"),
     ("POST", "/api/v1/incidents/{incident_id}/resolve"),
-    # Kept reports are city-wide: a scoped caller is 404 in and out (their lists are empty).
-    ("GET", "/api/v1/reports/stored/{report_id}"),
+    ("GET", "/api/v1/reports/stored/{report_id}"),  # a zone's kept report
 }
 BODIES: dict[str, Any] = {
     "/api/v1/incidents/{incident_id}/acknowledge": {"by": "matrix"},
@@ -141,7 +140,7 @@ def _url(world: World, path: str, inside: bool) -> str:
         "message_id": place.message_id,
         "user_id": world.users[VIEWER],
         "token_id": world.spare_token_id,
-        "report_id": world.stored_report_id,
+        "report_id": place.stored_report_id,
     }
     return path.format(**values)
 

@@ -192,18 +192,30 @@ def test_quarterly_report_of_a_zone_officer(
     assert {world.inside.section.code, world.outside.section.code} <= incidents
 
 
-@pytest.mark.parametrize("role", ["zone_officer", "river_chief"])
-def test_kept_reports_are_out_of_a_scoped_callers_reach(
-    http: httpx.Client, world: World, role: str
-) -> None:
-    assert _get(http, world, role, "/reports/stored").json() == []
-    kept = http.get(f"{API}/reports/stored/{world.stored_report_id}", headers=world.auth(role))
-    assert kept.status_code == 404
-    listed = _get(http, world, "viewer", "/reports/stored").json()
-    assert [r["id"] for r in listed] == [world.stored_report_id]
-    found = http.get(f"{API}/reports/stored/{world.stored_report_id}", headers=world.auth("viewer"))
+def test_kept_reports_of_a_zone_officer_are_their_zones(http: httpx.Client, world: World) -> None:
+    zone, city, other = (
+        world.inside.stored_report_id,
+        world.city_report_id,
+        world.outside.stored_report_id,
+    )
+    listed = _get(http, world, "zone_officer", "/reports/stored").json()
+    assert [(r["id"], r["zone"]) for r in listed] == [(zone, world.zone)]
+    auth = world.auth("zone_officer")
+    assert http.get(f"{API}/reports/stored/{zone}", headers=auth).content == b"zone"
+    for hidden in (city, other):
+        assert http.get(f"{API}/reports/stored/{hidden}", headers=auth).status_code == 404
+
+    # A river chief's reach is sections, not a zone: no kept report is theirs.
+    assert _get(http, world, "river_chief", "/reports/stored").json() == []
+    chief = world.auth("river_chief")
+    assert http.get(f"{API}/reports/stored/{zone}", headers=chief).status_code == 404
+
+    every = _get(http, world, "viewer", "/reports/stored").json()
+    assert {r["id"] for r in every} == {zone, city, other}
+    assert next(r for r in every if r["id"] == city)["zone"] is None
+    found = http.get(f"{API}/reports/stored/{city}", headers=world.auth("viewer"))
     assert found.status_code == 200
-    assert found.content == b"xlsx"
+    assert found.content == b"city"
 
 
 def test_public_reports_follow_public_reads(
