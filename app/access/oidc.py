@@ -107,7 +107,16 @@ def _unseal(settings: Settings, value: str | None) -> dict[str, str] | None:
     return flow if isinstance(flow, dict) else None
 
 
-@router.get("/login", summary="Sign in with the bureau's single sign-on (404 when not set up)")
+OFF: dict[int | str, dict[str, Any]] = {404: {"description": "single sign-on is not configured"}}
+
+
+@router.get(
+    "/login",
+    status_code=303,
+    response_class=RedirectResponse,
+    responses=OFF,
+    summary="Sign in with the bureau's single sign-on: off (404) unless configured",
+)
 def login(settings: SettingsDep, next: Annotated[str, Query(max_length=2048)] = HOME) -> Response:
     issuer, client_id, secret = _settings_on(settings)
     try:
@@ -177,7 +186,13 @@ def _username(settings: Settings, claims: dict[str, Any]) -> str:
     return name
 
 
-@router.get("/callback", summary="Where the provider sends the browser back (404 when not set up)")
+@router.get(
+    "/callback",
+    status_code=303,
+    response_class=RedirectResponse,
+    responses=OFF,
+    summary="Where the provider sends the browser back: off (404) unless configured",
+)
 def callback(
     request: Request,
     session: SessionDep,
