@@ -104,7 +104,10 @@ def _unseal(settings: Settings, value: str | None) -> dict[str, str] | None:
         flow = json.loads(base64.urlsafe_b64decode(body.encode()))
     except ValueError:
         return None
-    return flow if isinstance(flow, dict) else None
+    keys = ("state", "nonce", "verifier", "next")
+    if not isinstance(flow, dict) or not all(isinstance(flow.get(k), str) for k in keys):
+        return None
+    return flow
 
 
 OFF: dict[int | str, dict[str, Any]] = {404: {"description": "single sign-on is not configured"}}
