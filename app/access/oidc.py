@@ -208,7 +208,11 @@ def callback(
     ip = request.client.host if request.client else None
     flow = _unseal(settings, request.cookies.get(FLOW_COOKIE))
     # The state must be the one this browser was sent off with: no forged callbacks.
-    if flow is None or state is None or not hmac.compare_digest(flow["state"], state):
+    if (
+        flow is None
+        or state is None
+        or not hmac.compare_digest(flow["state"].encode(), state.encode())
+    ):
         record(session, Actor("?", "oidc", None, ip), "refused", "sign_in", "?", {"why": "state"})
         return _refused(400, "登录已过期，请重试 / The sign-in expired; start again")
     if error is not None or code is None:
@@ -217,7 +221,15 @@ def callback(
         return _refused(401, "单点登录未完成 / Single sign-on did not complete")
     try:
         name = _username(settings, _claims(settings, flow, code))
-    except (SignInRefused, JoseError, OAuthError, requests.RequestException, ValueError) as exc:
+    except (
+        SignInRefused,
+        JoseError,
+        OAuthError,
+        requests.RequestException,
+        ValueError,
+        KeyError,  # a provider's answer without a field it must have
+        TypeError,
+    ) as exc:
         # The class only: an exception's text may quote a token.
         log.warning("single sign-on refused: %s", type(exc).__name__)
         why = {"why": "token", "error": type(exc).__name__}

@@ -137,6 +137,9 @@ def test_a_callback_without_the_flow_cookie_is_refused(
         headers={"Cookie": "rw_oidc=eyJzdGF0ZSI6InkifQ.0000"},
     )
     assert tampered.status_code == 400
+    assert browser.get("/auth/oidc/login").status_code == 303  # a flow cookie, another state
+    odd = browser.get("/auth/oidc/callback", params={"code": "x", "state": "状态"})
+    assert odd.status_code == 400
     assert browser.cookies.get("rw_session") is None
 
 
