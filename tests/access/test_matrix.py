@@ -89,6 +89,9 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/tokens"): SIGNED_IN,
     ("DELETE", "/api/v1/tokens/{token_id}"): SIGNED_IN,
     ("GET", "/api/v1/audit"): ONLY_ADMIN,
+    # Single sign-on: anyone may start it (404 here: it is off unless configured).
+    ("GET", "/auth/oidc/login"): EVERYONE,
+    ("GET", "/auth/oidc/callback"): EVERYONE,
 }
 
 # Operations on one object within a section: out of a scoped caller's reach they are 404.
@@ -103,6 +106,7 @@ SCOPED_OBJECT = {
     ("GET", "/api/v1/incidents/{incident_id}"),
     ("POST", "/api/v1/incidents/{incident_id}/acknowledge"),
     ("POST", "/api/v1/incidents/{incident_id}/resolve"),
+    ("GET", "/api/v1/reports/stored/{report_id}"),  # a zone's kept report
 }
 BODIES: dict[str, Any] = {
     "/api/v1/incidents/{incident_id}/acknowledge": {"by": "matrix"},
@@ -136,7 +140,7 @@ def _url(world: World, path: str, inside: bool) -> str:
         "message_id": place.message_id,
         "user_id": world.users[VIEWER],
         "token_id": world.spare_token_id,
-        "report_id": 999_999,
+        "report_id": place.stored_report_id,
     }
     return path.format(**values)
 
