@@ -9,9 +9,9 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from app.stations import service as stations
+from app.ingest import stations
+from app.ingest.stations import StationRef
 from core.errors import Unauthorized
-from core.models import Station
 from core.settings import Settings
 
 
@@ -49,11 +49,12 @@ Credentials = HTTPAuthorizationCredentials | None
 
 def authenticated_station(
     session: SessionDep, credentials: Annotated[Credentials, Depends(station_key)]
-) -> Station:
-    """The station whose key is the request's bearer token."""
+) -> StationRef:
+    """The station whose key is the request's bearer token: from this process's cache,
+    confirmed by the batch's first statement (app.ingest.stations)."""
     if credentials is None or not credentials.credentials.strip():
         raise Unauthorized("send the station's key as 'Authorization: Bearer <key>'")
-    return stations.authenticate(session, credentials.credentials.strip())
+    return stations.by_key(session, credentials.credentials.strip())
 
 
-StationAuthDep = Annotated[Station, Depends(authenticated_station)]
+StationAuthDep = Annotated[StationRef, Depends(authenticated_station)]

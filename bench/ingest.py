@@ -34,8 +34,7 @@ import numpy as np
 import psycopg
 from sqlalchemy.orm import Session
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app import migrate
 from app.stations import service as stations
@@ -43,6 +42,7 @@ from core import catalogue
 from core.db import libpq_url, make_engine, recreate_database
 from sensors.parameters import PARAMETERS
 
+ROOT = Path(__file__).resolve().parent.parent
 CODES = tuple(p.code for p in PARAMETERS)
 PARAMS = ("ph", "do", "codmn", "nh3n", "tp")  # five items, as national stations class
 TIMES_PER_BATCH = 200  # × 5 items = 1,000 readings a batch
@@ -227,9 +227,7 @@ def steady_latency(
     rng = np.random.default_rng(7)
     start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=6)
     bodies = [
-        json.dumps(
-            small_body(9, start + timedelta(seconds=i // len(stations)), rng)
-        ).encode()
+        json.dumps(small_body(9, start + timedelta(seconds=i // len(stations)), rng)).encode()
         for i in range(n)
     ]
     latencies: list[float] = []
