@@ -15,7 +15,8 @@ from core.errors import Unauthorized
 from core.settings import Settings
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
+    # async: a plain attribute read, not worth a hop to the thread pool per request.
     settings: Settings = request.app.state.settings
     return settings
 
