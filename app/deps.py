@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
@@ -48,14 +49,19 @@ station_key = HTTPBearer(
 Credentials = HTTPAuthorizationCredentials | None
 
 
-def authenticated_station(
+async def authenticated_station(
     session: SessionDep, credentials: Annotated[Credentials, Depends(station_key)]
 ) -> StationRef:
     """The station whose key is the request's bearer token: from this process's cache,
-    confirmed by the batch's first statement (app.ingest.stations)."""
+    confirmed by the batch's first statement (app.ingest.stations). async: a cached
+    station costs no hop to the thread pool; only a lookup goes there."""
     if credentials is None or not credentials.credentials.strip():
         raise Unauthorized("send the station's key as 'Authorization: Bearer <key>'")
-    return stations.by_key(session, credentials.credentials.strip())
+    key = credentials.credentials.strip()
+    found = stations.cached(key)
+    if found is not None:
+        return found
+    return await run_in_threadpool(stations.by_key, session, key)
 
 
 StationAuthDep = Annotated[StationRef, Depends(authenticated_station)]

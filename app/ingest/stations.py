@@ -116,6 +116,11 @@ def forget(ref: StationRef) -> None:
     _by_id.pop(ref.id, None)
 
 
+def cached(key: str) -> StationRef | None:
+    """The API key's station if this process has it (unconfirmed: the batch's CHECK)."""
+    return _by_hash.get(hash_api_key(key))
+
+
 def by_key(session: Session, key: str) -> StationRef:
     """The active station of an API key: from the cache, confirmed by the batch's CHECK."""
     key_hash = hash_api_key(key)
