@@ -6,17 +6,19 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from app.stations import service as stations
+from app.ingest import stations
+from app.ingest.stations import StationRef
 from core.errors import Unauthorized
-from core.models import Station
 from core.reads import PRIMARY, ReadRouting
 from core.settings import Settings
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
+    # async: a plain attribute read, not worth a hop to the thread pool per request.
     settings: Settings = request.app.state.settings
     return settings
 
@@ -69,13 +71,19 @@ station_key = HTTPBearer(
 Credentials = HTTPAuthorizationCredentials | None
 
 
-def authenticated_station(
+async def authenticated_station(
     session: SessionDep, credentials: Annotated[Credentials, Depends(station_key)]
-) -> Station:
-    """The station whose key is the request's bearer token."""
+) -> StationRef:
+    """The station whose key is the request's bearer token: from this process's cache,
+    confirmed by the batch's first statement (app.ingest.stations). async: a cached
+    station costs no hop to the thread pool; only a lookup goes there."""
     if credentials is None or not credentials.credentials.strip():
         raise Unauthorized("send the station's key as 'Authorization: Bearer <key>'")
-    return stations.authenticate(session, credentials.credentials.strip())
+    key = credentials.credentials.strip()
+    found = stations.cached(key)
+    if found is not None:
+        return found
+    return await run_in_threadpool(stations.by_key, session, key)
 
 
-StationAuthDep = Annotated[Station, Depends(authenticated_station)]
+StationAuthDep = Annotated[StationRef, Depends(authenticated_station)]

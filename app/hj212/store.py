@@ -10,10 +10,10 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, select, text
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session
 
 from app.hj212.passwords import verify_password
-from app.ingest import service
+from app.ingest import service, stations
 from app.ingest.validate import parse_items
 from core.models import Hj212Part, Hj212Refusal, Station
 from sensors.hj212.packet import Packet, parse_segment
@@ -159,9 +159,8 @@ def store_water(
     if water.item is not None:
         parsed = parse_items([water.item], now=now, future_tolerance=future_tolerance)
         refusals += [(item_name(water, r.field), r.reason) for r in parsed.refused]
-        station = session.scalars(
-            select(Station).options(joinedload(Station.section)).where(Station.id == station_id)
-        ).one()
+        # The station from this process's cache, confirmed by the batch's first statement.
+        station = stations.by_id(session, station_id)
         result = service.ingest(
             session, station, parsed, now=now, late_horizon=late_horizon, kind=water.kind
         )

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from app.deps import SessionDep, SettingsDep, StationAuthDep
 from app.errors import MAX_DETAILS
 from app.ingest import service
+from app.ingest.context import check_and_context
 from app.ingest.schemas import IngestOut
 from app.ingest.validate import parse_items
 from core.errors import BadRequest, Forbidden, Invalid, PayloadTooLarge
@@ -126,6 +127,7 @@ def post_readings(
     one kept in the audit table. Times are kept to the second.
     """
     if batch.station is not None and batch.station != station.code:
+        check_and_context(session, station, None, by_key=True)  # a refused key first: 401
         raise Forbidden(f"this key belongs to station {station.code!r}, not the one named")
     now = datetime.now(UTC)
     parsed = parse_items(
@@ -137,6 +139,7 @@ def post_readings(
         parsed,
         now=now,
         late_horizon=timedelta(hours=settings.late_horizon_hours),
+        by_key=True,
     )
     errors = [{"index": e.index, "field": e.field, "reason": e.reason} for e in result.errors]
     if result.refused and not (result.accepted or result.duplicate or result.revised):

@@ -10,50 +10,20 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from alerts import metrics
-from app.ingest import store
+from app.ingest import stations, store
+from app.ingest.context import check_and_context
 from app.ingest.validate import Parsed, Refusal
-from core import catalogue
 from core.models import Station
 from sensors.evaluation import Evaluation, evaluate
 from sensors.gb3838 import classify
 from sensors.local_time import SHANGHAI
 from sensors.parameters import BY_ID, Direction
 from sensors.qc import QCFlag, Readings, qc_with_context
-from sensors.qc_thresholds import QCThresholds, required_context_seconds
-from sensors.qc_thresholds import resolve_thresholds as qc_thresholds
 from sensors.readings import Kind, counted_value, pivot
 from sensors.validation import EPOCH
-
-# A batch's QC context: the stored readings of its series around it. Before and after
-# the batch's span at most CONTEXT_ROWS per series, read backwards and forwards along the
-# primary key, so a station reporting every few seconds costs no more than an hourly one
-# (its flat-line test then looks back CONTEXT_ROWS readings, not the full duration).
-CONTEXT_ROWS = 200
-CONTEXT_SQL = text(
-    """
-    SELECT c.parameter_id, floor(extract(epoch FROM c.time))::bigint, c.value, c.data_flag
-    FROM unnest(CAST(:parameters AS smallint[])) AS p(id)
-    CROSS JOIN LATERAL (
-        (SELECT parameter_id, time, value, data_flag FROM readings
-         WHERE station_id = :station AND parameter_id = p.id AND kind = :kind
-           AND time >= :since AND time < :first
-         ORDER BY time DESC LIMIT :rows)
-        UNION ALL
-        (SELECT parameter_id, time, value, data_flag FROM readings
-         WHERE station_id = :station AND parameter_id = p.id AND kind = :kind
-           AND time >= :first AND time <= :last)
-        UNION ALL
-        (SELECT parameter_id, time, value, data_flag FROM readings
-         WHERE station_id = :station AND parameter_id = p.id AND kind = :kind
-           AND time > :last AND time <= :until
-         ORDER BY time LIMIT :rows)
-    ) AS c
-    """
-)
 
 log = logging.getLogger(__name__)
 
@@ -80,51 +50,17 @@ class IngestResult:
     may_alert: bool = False
 
 
-def station_thresholds(
-    station: Station, parameter_ids: npt.NDArray[Any]
-) -> dict[int, QCThresholds]:
-    overrides = station.qc_overrides or {}
-    return {
-        int(pid): qc_thresholds(BY_ID[int(pid)].code, overrides.get(BY_ID[int(pid)].code))
-        for pid in np.unique(parameter_ids)
-    }
-
-
 def run_qc(
-    session: Session,
-    station: Station,
-    cols: Mapping[str, npt.NDArray[Any]],
+    ref: stations.StationRef, cols: Mapping[str, npt.NDArray[Any]], around: Readings | None
 ) -> npt.NDArray[np.uint8]:
     """QC flags of the new values, judged with the station's stored readings around them."""
-    seconds = cols["time_us"] // 1_000_000
-    thresholds = station_thresholds(station, cols["parameter_id"])
-    reach = max(required_context_seconds(t) for t in thresholds.values())
-    rows = session.execute(
-        CONTEXT_SQL,
-        {
-            "station": station.id,
-            "parameters": [int(p) for p in thresholds],
-            "since": EPOCH + timedelta(seconds=int(seconds.min()) - reach),
-            "first": EPOCH + timedelta(seconds=int(seconds.min())),
-            "last": EPOCH + timedelta(seconds=int(seconds.max())),
-            "until": EPOCH + timedelta(seconds=int(seconds.max()) + reach),
-            "rows": CONTEXT_ROWS,
-            "kind": int(cols["kind"][0]),
-        },
-    ).all()
-    context = None
-    if rows:
-        pid, t, v, f = zip(*(tuple(r) for r in rows), strict=True)
-        context = Readings(
-            times=np.array(t), values=np.array(v), series=np.array(pid), data_flags=np.array(f)
-        )
     new = Readings(
-        times=seconds,
+        times=cols["time_us"] // 1_000_000,
         values=cols["value"],
         series=cols["parameter_id"],
         data_flags=cols["data_flag"],
     )
-    return qc_with_context(new, context, thresholds).flag
+    return qc_with_context(new, around, ref.thresholds).flag
 
 
 def classify_values(cols: Mapping[str, npt.NDArray[Any]], waterbody: str) -> npt.NDArray[np.int8]:
@@ -141,9 +77,13 @@ def classify_values(cols: Mapping[str, npt.NDArray[Any]], waterbody: str) -> npt
     return out
 
 
+def _year(time_us: int) -> int:
+    return (EPOCH + timedelta(microseconds=time_us)).astimezone(SHANGHAI).year
+
+
 def evaluate_times(
-    session: Session,
-    station: Station,
+    ref: stations.StationRef,
+    confirmed: stations.Confirmed,
     cols: Mapping[str, npt.NDArray[Any]],
     good: npt.NDArray[np.bool_],
 ) -> tuple[npt.NDArray[np.int64], Evaluation, list[int | None]]:
@@ -151,15 +91,15 @@ def evaluate_times(
     times, at = np.unique(cols["time_us"], return_inverse=True)
     counted = counted_value(cols["value"], cols["below_detection"])
     values = pivot(at, cols["parameter_id"], counted, times.size, keep=good)
-    years = [(EPOCH + timedelta(microseconds=int(t))).astimezone(SHANGHAI).year for t in times]
-    target_of = {
-        y: catalogue.binding_target(session, station.section_id, y) for y in sorted(set(years))
-    }
-    per_time = [target_of[y] for y in years]
+    first, last = _year(int(times[0])), _year(int(times[-1]))
+    if first == last:  # a batch within one year: one target, no work per time
+        per_time = [confirmed.binding_target(first)] * times.size
+    else:
+        per_time = [confirmed.binding_target(_year(t)) for t in times.tolist()]
     target_array = np.array([t or 0 for t in per_time], dtype=np.int8)
     evaluation = evaluate(
         values or {"ph": np.full(times.size, np.nan)},
-        waterbody=station.section.waterbody,
+        waterbody=ref.waterbody,
         target=target_array,
     )
     return times, evaluation, per_time
@@ -167,30 +107,40 @@ def evaluate_times(
 
 def ingest(
     session: Session,
-    station: Station,
+    station: Station | stations.StationRef,
     parsed: Parsed,
     *,
     now: datetime | None = None,
     late_horizon: timedelta = timedelta(hours=24),
     path: str = "http",
     kind: Kind = Kind.INSTANT,
+    by_key: bool = False,
 ) -> IngestResult:
     """Store a parsed batch for `station`. Flushes through the session; never commits.
 
     `path` labels the metrics: how the batch came (http, import, hj212). `kind` says what
     the values are (instant readings, or HJ 212 period means): QC judges them among stored
-    values of the same kind, and they are stored under it."""
+    values of the same kind, and they are stored under it. `by_key`: the station came by
+    its API key (stations.by_key), which must still be its key, and it active."""
     now = now or datetime.now(UTC)
+    session.flush()  # the session's pending changes first: the statements below bypass it
+    ref = stations.of(session, station)
     _count_refusals(parsed, path)
     cols = parsed.columns.arrays()
     n = len(cols["value"])
     if n == 0:
+        # Nothing to store, but a refused key is still refused.
+        check_and_context(session, ref, None, by_key=by_key)
         return IngestResult(0, 0, 0, parsed.refused_values, parsed.refused, [])
 
-    cols["station_id"] = np.full(n, station.id, dtype=np.int32)
+    cols["station_id"] = np.full(n, ref.id, dtype=np.int32)
     cols["kind"] = np.full(n, int(kind), dtype=np.int16)
-    cols["qc_flag"] = run_qc(session, station, cols).astype(np.int16)
-    cols["water_class"] = classify_values(cols, station.section.waterbody).astype(np.int16)
+    confirmed, around = check_and_context(session, ref, cols, by_key=by_key)
+    if confirmed.version != ref.version:  # the station changed since this process read it
+        ref = stations.reload(session, ref)
+        confirmed, around = check_and_context(session, ref, cols, by_key=by_key)
+    cols["qc_flag"] = run_qc(ref, cols, around).astype(np.int16)
+    cols["water_class"] = classify_values(cols, ref.waterbody).astype(np.int16)
     horizon_us = (now - late_horizon - EPOCH) // timedelta(microseconds=1)
     cols["backfill"] = cols["time_us"] < horizon_us
     cols["data_flag"] = np.char.encode(cols["data_flag"], "ascii")
@@ -198,7 +148,7 @@ def ingest(
     _count_stored(counts, cols["qc_flag"], path)
 
     good = cols["qc_flag"] == QCFlag.GOOD
-    times, evaluation, targets = evaluate_times(session, station, cols, good)
+    times, evaluation, targets = evaluate_times(ref, confirmed, cols, good)
     # The readings of each time, by one sort rather than a scan per time.
     at = np.searchsorted(times, cols["time_us"])
     order = np.argsort(at, kind="stable")
@@ -222,7 +172,7 @@ def ingest(
     log.info(
         "batch stored",
         extra={
-            "station": station.code,
+            "station": ref.code,
             "path": path,
             "accepted": counts.inserted,
             "duplicate": counts.duplicate,

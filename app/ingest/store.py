@@ -1,7 +1,8 @@
-"""Bulk storage: binary COPY into a staging table, then one merge into readings.
+"""Storage: one merge into readings, from arrays (a small batch: one statement) or from a
+staging table filled by binary COPY (a large one: three statements, cheaper per row).
 
-The COPY stream is built by numpy as one buffer (PostgreSQL's binary COPY format),
-so storing a batch costs no Python work per row.
+The COPY stream is built by numpy as one buffer (PostgreSQL's binary COPY format), and
+the arrays are bound as binary parameters, so storing a batch costs no Python work per row.
 """
 
 from __future__ import annotations
@@ -49,6 +50,17 @@ COPY_STAGING = (
     + ") FROM STDIN (FORMAT BINARY)"
 )
 
+# Up to this many rows a batch is merged from arrays in one statement; above it, COPY
+# into the staging table and merge from there (measured: bench/README.md).
+ARRAY_ROWS = 500
+FROM_STAGING = "FROM ingest_staging"
+FROM_ARRAYS = (
+    "FROM unnest("
+    + ", ".join(f"%({name})s::{sql_type}[]" for name, sql_type, _ in STAGING_COLUMNS)
+    + ") AS a("
+    + ", ".join(name for name, _, _ in STAGING_COLUMNS)
+    + ")"
+)
 # One statement: every sub-statement sees readings as they were before it, so the audit
 # copies the old values of exactly the rows the upsert replaces.
 MERGE = """
@@ -56,7 +68,7 @@ WITH s AS (
     SELECT station_id, parameter_id,
            timestamptz 'epoch' + time_us * interval '1 microsecond' AS time, kind,
            value, data_flag, below_detection, qc_flag, water_class, backfill
-    FROM ingest_staging
+    {source}
 ), old AS (
     SELECT r.station_id, r.parameter_id, r.time, r.kind, r.value, r.data_flag, r.below_detection,
            r.qc_flag, r.water_class, r.received_at,
@@ -84,13 +96,15 @@ WITH s AS (
         received_at = excluded.received_at
     WHERE (r.value, r.data_flag, r.below_detection)
         IS DISTINCT FROM (excluded.value, excluded.data_flag, excluded.below_detection)
-), cleared AS (
-    -- Empty the staging table for the next merge in this transaction (a file import
-    -- runs many); it sees the rows as they were when the statement began, like the rest.
-    DELETE FROM ingest_staging
-)
+){cleared}
 SELECT count(*) FILTER (WHERE changed), count(*) FILTER (WHERE NOT changed) FROM old
 """
+# Empty the staging table for the next merge in this transaction (a file import runs
+# many); it sees the rows as they were when the statement began, like the rest.
+MERGE_STAGED = MERGE.format(
+    source=FROM_STAGING, cleared=", cleared AS (DELETE FROM ingest_staging)"
+)
+MERGE_ARRAYS = MERGE.format(source=FROM_ARRAYS, cleared="")
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,13 +138,18 @@ def merge(session: Session, columns: dict[str, npt.NDArray[Any]]) -> MergeCounts
     if n == 0:
         return MergeCounts(0, 0, 0)
     conn = raw_connection(session)
-    with conn.cursor() as cur:
-        cur.execute(CREATE_STAGING)
-        with cur.copy(COPY_STAGING) as copy:
-            copy.write(copy_buffer(columns))
-        span = (int(columns["time_us"].min()), int(columns["time_us"].max()))
-        first, last = (EPOCH + timedelta(microseconds=us) for us in span)
-        cur.execute(MERGE, {"first": first, "last": last})
+    span = (int(columns["time_us"].min()), int(columns["time_us"].max()))
+    first, last = (EPOCH + timedelta(microseconds=us) for us in span)
+    with conn.cursor(binary=True) as cur:
+        if n <= ARRAY_ROWS:
+            arrays = {name: columns[name].tolist() for name, _, _ in STAGING_COLUMNS}
+            arrays["data_flag"] = columns["data_flag"].astype("U1").tolist()
+            cur.execute(MERGE_ARRAYS, {**arrays, "first": first, "last": last})
+        else:
+            cur.execute(CREATE_STAGING)
+            with cur.copy(COPY_STAGING) as copy:
+                copy.write(copy_buffer(columns))
+            cur.execute(MERGE_STAGED, {"first": first, "last": last})
         row = cur.fetchone()
         assert row is not None
         revised, duplicate = int(row[0]), int(row[1])
