@@ -176,7 +176,7 @@ def _series(
     bounds = np.flatnonzero(np.r_[True, row_station[1:] != row_station[:-1], True])
     for start, stop in itertools.pairwise(bounds.tolist()):
         station_row = stations[int(row_station[start])]
-        section = sections[station_row.section_id]
+        section = sections[station_row.section_id or 0]  # of section_ids, by the query
         binding_class, stretch = targets.get(section.id, (0, None))
         out[section.id].append(
             Series(

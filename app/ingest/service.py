@@ -141,6 +141,11 @@ def classify_values(cols: Mapping[str, npt.NDArray[Any]], waterbody: str) -> npt
     return out
 
 
+def _waterbody(station: Station) -> str:
+    # A station of no section (an outfall) runs into a river: its values classed as such.
+    return station.section.waterbody if station.section else "river"
+
+
 def evaluate_times(
     session: Session,
     station: Station,
@@ -153,13 +158,14 @@ def evaluate_times(
     values = pivot(at, cols["parameter_id"], counted, times.size, keep=good)
     years = [(EPOCH + timedelta(microseconds=int(t))).astimezone(SHANGHAI).year for t in times]
     target_of = {
-        y: catalogue.binding_target(session, station.section_id, y) for y in sorted(set(years))
+        y: catalogue.binding_target(session, station.section_id, y) if station.section_id else None
+        for y in sorted(set(years))
     }
     per_time = [target_of[y] for y in years]
     target_array = np.array([t or 0 for t in per_time], dtype=np.int8)
     evaluation = evaluate(
         values or {"ph": np.full(times.size, np.nan)},
-        waterbody=station.section.waterbody,
+        waterbody=_waterbody(station),
         target=target_array,
     )
     return times, evaluation, per_time
@@ -190,7 +196,7 @@ def ingest(
     cols["station_id"] = np.full(n, station.id, dtype=np.int32)
     cols["kind"] = np.full(n, int(kind), dtype=np.int16)
     cols["qc_flag"] = run_qc(session, station, cols).astype(np.int16)
-    cols["water_class"] = classify_values(cols, station.section.waterbody).astype(np.int16)
+    cols["water_class"] = classify_values(cols, _waterbody(station)).astype(np.int16)
     horizon_us = (now - late_horizon - EPOCH) // timedelta(microseconds=1)
     cols["backfill"] = cols["time_us"] < horizon_us
     cols["data_flag"] = np.char.encode(cols["data_flag"], "ascii")
