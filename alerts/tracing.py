@@ -121,7 +121,8 @@ def trace(
     section_before = int(index[0, before_col]) if before_col >= 0 else NONE
     in_time = present & (times <= rise_at)
     running_min = np.minimum.accumulate(np.where(in_time, w, np.inf), axis=1)
-    increase = np.where(in_time, w - running_min, -np.inf)
+    increase = np.full(w.shape, -np.inf)
+    np.subtract(w, running_min, out=increase, where=in_time)
     section_increase = float(increase[0, section_up]) if sign and section_up >= 0 else 0.0
 
     crossed_col = last_where(up & in_time)
