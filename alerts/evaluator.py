@@ -42,6 +42,7 @@ TOUCHED_SQL = text(
     SELECT st.section_id, max(r.received_at)
     FROM readings r JOIN stations st ON st.id = r.station_id
     WHERE r.received_at > :since AND r.time > :oldest AND r.qc_flag = 1 AND NOT r.backfill
+      AND st.section_id IS NOT NULL  -- an outfall of no section is read by tracing only
     GROUP BY st.section_id
     """
 )
