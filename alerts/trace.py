@@ -9,6 +9,7 @@ it never names a source the topology does not hold, and says so when it holds no
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
@@ -34,17 +35,31 @@ MOVEMENTS: Final = {
 }
 SIGN: Final = {Direction.AT_MOST: 1, Direction.AT_LEAST: -1}
 
+log = logging.getLogger(__name__)
+
 
 def _iso(epoch: int) -> str:
     return datetime.fromtimestamp(epoch, UTC).isoformat()
 
 
 def for_incident(session: Session, incident: Incident) -> dict[str, Any] | None:
-    """The trace of a newly opened incident; None for rules that are not about water."""
+    """The trace of a newly opened incident; None for rules that are not about water.
+
+    The alert matters more than its trace: a trace that fails is logged and recorded as
+    failed, in a savepoint, and the incident opens and is told as it would without it."""
     d = incident.details
     if incident.rule not in TRACED_RULES or incident.section_id is None or "time" not in d:
         return None
-    links = queries.upstream(session, incident.section_id)
+    try:
+        with session.begin_nested():
+            return _trace(session, incident.section_id, d)
+    except Exception:
+        log.exception("upstream trace failed", extra={"incident_id": incident.id})
+        return {"status": "failed", "summary": "the upstream trace failed", "items": []}
+
+
+def _trace(session: Session, section_id: int, d: dict[str, Any]) -> dict[str, Any]:
+    links = queries.upstream(session, section_id)
     if not links:
         return {
             "status": "no_upstream",
@@ -53,7 +68,8 @@ def for_incident(session: Session, incident: Incident) -> dict[str, Any] | None:
         }
     line = int(d.get("target") or CLASS_V_LINE)
     indicator = d.get("indicator")
-    offending = [c for c, i in d.get("items", {}).items() if int(i["class"]) > line]
+    given = d.get("items") or {}
+    offending = [c for c, i in given.items() if isinstance(i, dict) and i.get("class", 0) > line]
     codes = sorted(offending, key=lambda c: c != indicator) or ([indicator] if indicator else [])
     codes = [c for c in codes if c in BY_CODE]
     own = queries.station_id(session, str(d.get("station", "")))

@@ -135,7 +135,7 @@ class TraceWindowOut(Schema):
 
 
 class TraceOut(Schema):
-    status: Literal["traced", "no_rise", "no_data", "no_upstream"]
+    status: Literal["traced", "no_rise", "no_data", "no_upstream", "failed"]
     summary: str
     line_class: int | None = Field(
         default=None, description="readings of a class worse than this crossed the line"
