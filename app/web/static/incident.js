@@ -2,6 +2,7 @@
 import {
   AuthError, DATA, QC, RULES, SEVERITIES, STATES, api, classBadge, el, fmtValue, table, timeEl,
 } from "./common.js";
+import { traceView } from "./trace.js";
 
 // The kinds alerts/incidents.py and alerts/notifier.py record.
 const EVENTS = {
@@ -56,6 +57,7 @@ async function load() {
   document.getElementById("summary").replaceChildren(summary(i));
   document.getElementById("timeline").replaceChildren(...timeline(i));
   document.getElementById("readings").replaceChildren(...[readings(i)].flat().filter(Boolean));
+  document.getElementById("trace").replaceChildren(...traceView(i.trace));
   const act = document.getElementById("act");
   act.hidden = i.state === "resolved";
   document.getElementById("ack").hidden = i.state !== "open";
