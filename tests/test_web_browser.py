@@ -279,6 +279,23 @@ def test_acknowledging_from_the_page_changes_the_incident(live: Live, open_page:
     assert opened.leaving() == []
 
 
+def test_the_incident_page_shows_the_upstream_trace(live: Live, open_page: Any) -> None:
+    section = catalogue.get_section(live.session, "S03")
+    incident, _ = lifecycle.raise_or_update(
+        live.session,
+        Subject(Rule.CLASS_V, section.id),
+        severity=Severity.MAJOR,
+        details={"class": 5, "time": int(datetime.now(UTC).timestamp()), "station": "none"},
+        at=datetime.now(UTC),
+    )
+    live.session.commit()
+    assert incident.trace is not None
+    opened = open_page(f"/incidents/{incident.id}")
+    opened.page.wait_for_selector("#trace p")
+    assert opened.page.text_content("#trace p") == incident.trace["summary"]
+    assert opened.errors == []
+
+
 def test_docs_render_offline(open_page: Any) -> None:
     for path, ready in (("/docs", ".swagger-ui .info .title"), ("/redoc", "h1")):
         opened = open_page(path)

@@ -108,7 +108,7 @@ class TraceUpstreamOut(Schema):
     travel_time_min: int | None
     movement: Literal["crossed", "rose", "above_throughout", "no_rise", "no_data"] = Field(
         description="crossed the line, rose (by half the section's rise) without crossing, "
-        "was worse than the line throughout, did not rise, or had no readings"
+        "was worse than the line throughout, did not rise, or had no readings up to the rise"
     )
     moved_at: datetime | None
     lag_s: int | None = Field(description="the section's rise minus the station's move")

@@ -15,7 +15,7 @@ function readingsCell(readings) {
 }
 
 export function traceView(trace) {
-  if (!trace) return [el("p", {}, "此类事件不做溯源。")];
+  if (!trace) return [el("p", {}, "无溯源结果。")];
   const parts = [el("p", {}, trace.summary)];
   for (const item of trace.items) {
     const rows = item.upstream.map((u) => el("tr", {},
