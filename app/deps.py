@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from app.stations import service as stations
 from core.errors import Unauthorized
 from core.models import Station
+from core.reads import PRIMARY, ReadRouting
 from core.settings import Settings
 
 
@@ -36,6 +37,27 @@ def get_session(request: Request) -> Iterator[Session]:
 # scope="function": the commit happens before the response is sent, so a 2xx means committed.
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+
+
+def get_read_session(request: Request, primary: SessionDep) -> Iterator[Session]:
+    """A session for reads only: on the replica when one is configured and within the
+    staleness bound, else the primary's (the request's own, unused until it is queried).
+    What served it goes out in the X-Data-Source and X-Data-Staleness headers
+    (app.middleware)."""
+    routing: ReadRouting | None = getattr(request.app.state, "reads", None)
+    opened = routing.open() if routing is not None else None
+    if opened is None:
+        request.state.served = PRIMARY
+        yield primary
+        return
+    session, request.state.served = opened
+    try:
+        yield session
+    finally:
+        session.close()  # nothing to commit: the transaction is rolled back
+
+
+ReadSessionDep = Annotated[Session, Depends(get_read_session, scope="function")]
 
 
 # Declared as a security scheme, so that /docs has an Authorize button for it (users'

@@ -31,6 +31,7 @@ from app.upstream.routes import router as upstream_router
 from app.web.setup import install_web
 from core import logs
 from core.db import make_engine, make_sessionmaker
+from core.reads import ReadRouting
 from core.settings import Environment, Settings, get_settings
 
 API_PREFIX = "/api/v1"
@@ -49,6 +50,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
+        replica = None
+        if settings.database_replica_url is not None:
+            # A replica that does not answer within 2 s is passed over (core.reads).
+            replica = make_engine(
+                settings.database_replica_url,
+                pool_size=settings.db_pool_size,
+                connect_timeout_s=2,
+            )
+            app.state.reads = ReadRouting(
+                make_sessionmaker(replica), settings.replica_max_staleness_s
+            )
         app.state.jobs = None
         if settings.admin_token is None:
             log.warning("RIVERWATCH_ADMIN_TOKEN unset: the API is open to anyone as an admin")
@@ -70,6 +82,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if app.state.jobs is not None:
                 app.state.jobs.shutdown()
             engine.dispose()
+            if replica is not None:
+                replica.dispose()
 
     app = FastAPI(
         title="riverwatch",
@@ -81,6 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
+    app.state.reads = None
     install_error_handlers(app)
     bulk = (f"{API_PREFIX}/readings", f"{API_PREFIX}/contacts/import")
     # add_middleware wraps: the last added runs first.

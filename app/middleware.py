@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import request_context
 from app.errors import error_body
+from core.reads import Served
 
 log = logging.getLogger("riverwatch.http")
 
@@ -67,6 +68,10 @@ class RequestContext:
             if message["type"] == "http.response.start":
                 started = True
                 message["headers"] = [*message.get("headers", []), header]
+                # Set by app.deps.get_read_session: which database answered, how stale.
+                served = scope.get("state", {}).get("served")
+                if isinstance(served, Served):
+                    message["headers"] += served.headers
             await send(message)
 
         try:

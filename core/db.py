@@ -34,7 +34,7 @@ def libpq_url(url: str) -> str:
     return "postgresql://" + sqlalchemy_url(url).removeprefix("postgresql+psycopg://")
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+def make_engine(url: str, *, pool_size: int = 10, connect_timeout_s: int | None = None) -> Engine:
     # hide_parameters: a failed statement's error (and so any traceback in the log)
     # names the SQL but not its values: phone numbers, webhook secrets, key hashes.
     return create_engine(
@@ -43,6 +43,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         max_overflow=pool_size,
         pool_pre_ping=True,
         hide_parameters=True,
+        connect_args={} if connect_timeout_s is None else {"connect_timeout": connect_timeout_s},
     )
 
 

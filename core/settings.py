@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     db_pool_size: int = Field(default=10, ge=1)
+    # A streaming replica of the database: dashboard, report and series reads go to it
+    # while it is at most replica_max_staleness_s behind, else to the primary. Unset: none.
+    database_replica_url: str | None = None
+    replica_max_staleness_s: float = Field(default=30, ge=0, allow_inf_nan=False)
 
     # Request limits: batches and file imports may be large; every other body is small.
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)

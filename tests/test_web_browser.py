@@ -1,174 +1,22 @@
-"""The pages in a real browser: Debian's chromium driven by Playwright (no browser
-download). Against a live service on a database of its own, with committed data: the
-browser makes several requests at once, which one test transaction cannot serve.
-
-Skipped, saying why, when chromium or Playwright is missing, unless
-RIVERWATCH_REQUIRE_BROWSER=1 (set by .ci/run), which turns the skip into a failure.
-Screenshots go to artifacts/browser/.
-"""
+"""The pages in a real browser (tests/browser_support.py): the overview, trends, an
+incident, the docs, accessibility basics."""
 
 from __future__ import annotations
 
-import os
-import shutil
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-import httpx
 import pytest
-from sqlalchemy.orm import Session
 
 from alerts import incidents as lifecycle
 from alerts.incidents import Severity, Subject
-from alerts.rules import Rule
-from alerts.smsgw.serve import serving
-from app import migrate
-from app.main import create_app
-from app.stations import service as stations
+from alerts.vocabulary import Rule
 from core import catalogue
-from core.db import make_engine
-from core.settings import Environment, Settings
-from tests.conftest import fresh_database
+from tests.browser_support import Live, Opened, browser, live, open_page, shot
+
+__all__ = ["browser", "live", "open_page"]  # fixtures, used by name
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = os.environ.get("RIVERWATCH_CHROMIUM") or shutil.which("chromium") or ""
-ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts" / "browser"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-WAIT_MS = 15_000
-
-
-def _skip_or_fail(reason: str) -> None:
-    if os.environ.get("RIVERWATCH_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"browser tests required but {reason}")
-    pytest.skip(reason)
-
-
-@dataclass
-class Live:
-    url: str
-    session: Session
-    keys: dict[str, str] = field(default_factory=dict)
-
-    def post(self, station: str, minutes_ago: float, values: dict[str, float]) -> None:
-        at = datetime.now(UTC) - timedelta(minutes=minutes_ago)
-        body = {"readings": [{"time": at.isoformat(), "values": values}]}
-        response = httpx.post(
-            f"{self.url}/api/v1/readings",
-            json=body,
-            headers={"Authorization": f"Bearer {self.keys[station]}"},
-            trust_env=False,
-        )
-        assert response.status_code == 200, response.text
-
-    def get(self, path: str) -> Any:
-        response = httpx.get(f"{self.url}{path}", trust_env=False)
-        assert response.status_code == 200, response.text
-        return response.json()
-
-
-@pytest.fixture(scope="module")
-def live(server_url: str) -> Iterator[Live]:
-    with fresh_database(server_url, f"riverwatch_web_{os.getpid()}") as url:
-        engine = make_engine(url, pool_size=5)
-        try:
-            migrate.upgrade(engine)
-            with Session(engine) as session:
-                catalogue.sync_parameters(session)
-                catalogue.seed_plan(session)
-                session.commit()
-                settings = Settings(env=Environment.TEST, database_url=url, scheduler=False)
-                with serving(create_app(settings), lifespan="on") as base:
-                    live = Live(base, session)
-                    for code, section in (("WEB-S07", "S07"), ("WEB-S02", "S02")):
-                        _, live.keys[code] = stations.add_station(
-                            session, code=code, section_code=section, name=f"{section} web"
-                        )
-                    session.commit()
-                    yield live
-        finally:
-            engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM or not Path(CHROMIUM).exists():
-        _skip_or_fail("chromium is not installed (apt-get install -y chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _skip_or_fail("the playwright package is not installed (pip install -e '.[dev]')")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-@dataclass
-class Opened:
-    page: Any
-    requests: list[str]
-    errors: list[str]
-    refused: set[str] = field(default_factory=set)
-
-    def leaving(self) -> list[str]:
-        """Requests to anywhere but the loopback service that the browser did not refuse.
-
-        data: URLs load nothing; blob: URLs name memory of their origin's page. A request
-        the page's CSP blocked is still reported as a request, then as failed, never sent.
-        """
-        return [
-            u
-            for u in self.requests
-            if not u.startswith("data:")
-            and urlsplit(u.removeprefix("blob:")).hostname != "127.0.0.1"
-            and u not in self.refused
-        ]
-
-
-@pytest.fixture
-def open_page(browser: Any, live: Live) -> Iterator[Any]:
-    contexts = []
-
-    def _open(path: str, width: int = 1280, height: int = 900) -> Opened:
-        context = browser.new_context(viewport={"width": width, "height": height})
-        contexts.append(context)
-        page = context.new_page()
-        page.set_default_timeout(WAIT_MS)
-        opened = Opened(page, [], [])
-        page.on("request", lambda r: opened.requests.append(r.url))
-        page.on("pageerror", lambda e: opened.errors.append(str(e)))
-        page.on(
-            "requestfailed",
-            lambda r: opened.refused.add(r.url) if r.failure == "csp" else None,
-        )
-        page.on("console", lambda m: opened.errors.append(m.text) if m.type == "error" else None)
-        page.goto(f"{live.url}{path}")
-        return opened
-
-    yield _open
-    for context in contexts:
-        context.close()
-
-
-def shot(opened: Opened, name: str, full_page: bool = True) -> Path:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    path = ARTIFACTS / f"{name}.png"
-    opened.page.screenshot(path=str(path), full_page=full_page)
-    return path
 
 
 def card_classes(opened: Opened) -> dict[str, int]:
@@ -249,38 +97,9 @@ def test_trend_chart_has_the_posted_points(live: Live, open_page: Any) -> None:
     assert opened.errors == []
 
 
-def open_incident(live: Live, section_code: str) -> int:
-    section = catalogue.get_section(live.session, section_code)
-    incident, _ = lifecycle.raise_or_update(
-        live.session,
-        Subject(Rule.CLASS_V, section.id),
-        severity=Severity.MAJOR,
-        details={"class": 5},
-        at=datetime.now(UTC),
-    )
-    live.session.commit()
-    return incident.id
-
-
-def test_acknowledging_from_the_page_changes_the_incident(live: Live, open_page: Any) -> None:
-    incident_id = open_incident(live, "S02")
-    opened = open_page(f"/incidents/{incident_id}")
-    opened.page.wait_for_selector("#state")
-    assert opened.page.text_content("#state") == "未确认"
-    opened.page.fill("#ack input[name=by]", "值班员 王")
-    opened.page.click("#ack button")
-    # Not wait_for_function: it evaluates a string, which the page's CSP (rightly) refuses.
-    opened.page.wait_for_selector("#summary dl[data-state=acknowledged]")
-    assert opened.page.text_content("#state") == "已确认"
-    after = live.get(f"/api/v1/incidents/{incident_id}")
-    assert (after["state"], after["acknowledged_by"]) == ("acknowledged", "值班员 王")
-    assert any(e["kind"] == "acknowledged" for e in after["events"])
-    shot(opened, "incident")
-    assert opened.leaving() == []
-
-
 def test_the_incident_page_shows_the_upstream_trace(live: Live, open_page: Any) -> None:
-    section = catalogue.get_section(live.session, "S03")
+    # S11: the sign-in browser tests open their incident on S03, on the same database.
+    section = catalogue.get_section(live.session, "S11")
     incident, _ = lifecycle.raise_or_update(
         live.session,
         Subject(Rule.CLASS_V, section.id),
@@ -324,25 +143,3 @@ def test_pages_basic_accessibility(live: Live, open_page: Any, path: str) -> Non
     for badge in opened.page.locator(".cls").all():
         assert (badge.text_content() or "").strip()
     assert opened.errors == []
-
-
-def test_with_an_admin_token_incidents_ask_for_it(live: Live, browser: Any) -> None:
-    incident_id = open_incident(live, "S05")
-    # Another app on the same database, with the admin API closed.
-    database_url = live.session.get_bind().engine.url.render_as_string(hide_password=False)
-    settings = Settings(
-        env=Environment.TEST, database_url=database_url, scheduler=False, admin_token="s3cret"
-    )
-    with serving(create_app(settings), lifespan="on") as base:
-        context = browser.new_context()
-        try:
-            page = context.new_page()
-            page.set_default_timeout(WAIT_MS)
-            page.goto(f"{base}/incidents")
-            page.wait_for_selector("#who input[name=token]")
-            assert "需登录或管理令牌" in (page.text_content("#list") or "")
-            page.fill("#who input[name=token]", "s3cret")
-            page.click("#who button")
-            page.wait_for_selector(f"#list tr[data-incident='{incident_id}']")
-        finally:
-            context.close()

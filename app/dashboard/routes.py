@@ -12,7 +12,7 @@ from app.access.scope import check_section, visible_codes
 from app.dashboard import service, station_health
 from app.dashboard.schemas import Bucket, SectionDetailOut, SeriesKind, SeriesOut, StatusOut
 from app.dashboard.station_health import StationsHealthOut
-from app.deps import SessionDep
+from app.deps import ReadSessionDep
 from app.params import AwareMoment
 from app.stations import service as stations
 from core.errors import NotFound
@@ -38,7 +38,7 @@ _OFFSET = "ISO 8601 with a UTC offset, e.g. 2026-11-29T08:00:00+08:00 (URL-encod
 
 
 def load_station(
-    code: str, session: SessionDep, principal: Annotated[Principal, require(Perm.STATIONS_READ)]
+    code: str, session: ReadSessionDep, principal: Annotated[Principal, require(Perm.STATIONS_READ)]
 ) -> Station:
     """The station named by the path's `code`; 404 if there is none or it is out of reach."""
     station = stations.get_station(session, code)
@@ -62,7 +62,7 @@ def wants_csv(format: str | None, accept: str | None) -> bool:
     summary="Every section's latest state: items, class, target, met",
 )
 def sections_status(
-    session: SessionDep,
+    session: ReadSessionDep,
     principal: Reader,
     within_hours: WithinHours = service.DEFAULT_WINDOW_HOURS,
 ) -> StatusOut:
@@ -86,7 +86,7 @@ def sections_status(
 )
 def section_status(
     code: str,
-    session: SessionDep,
+    session: ReadSessionDep,
     principal: Reader,
     within_hours: WithinHours = service.DEFAULT_WINDOW_HOURS,
 ) -> SectionDetailOut:
@@ -112,7 +112,7 @@ def section_status(
 )
 def station_readings(
     station: StationDep,
-    session: SessionDep,
+    session: ReadSessionDep,
     parameter: Annotated[str, Query(description="parameter code, e.g. nh3n")],
     start: Annotated[AwareMoment, Query(description=f"inclusive; {_OFFSET}")],
     end: Annotated[AwareMoment, Query(description=f"exclusive; {_OFFSET}")],
@@ -174,7 +174,7 @@ def station_readings(
     summary="Every station's health: last reading, silent or not, QC flags of the last day",
 )
 def stations_status(
-    session: SessionDep,
+    session: ReadSessionDep,
     principal: Annotated[Principal, require(Perm.STATIONS_READ)],
     section: str | None = None,
 ) -> StationsHealthOut:

@@ -152,11 +152,11 @@ class Listener:
         for sid in gone:
             del self.by_station[sid]
         if gone:
-            await asyncio.to_thread(self._write_disconnected, gone)
+            await asyncio.to_thread(self._write_disconnected, gone, conn.peer)
 
-    def _write_disconnected(self, station_ids: list[int]) -> None:
+    def _write_disconnected(self, station_ids: list[int], peer: str) -> None:
         with self.sessions() as session, session.begin():
-            db.disconnect_links(session, station_ids)
+            db.disconnect_links(session, station_ids, peer)
 
     async def _refused_frame(self, conn: Connection, exc: Hj212Error) -> None:
         # Not trusted enough to say whose it is: counted on the connection's stations.

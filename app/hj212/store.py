@@ -102,13 +102,15 @@ def update_link(
     )
 
 
-def disconnect_links(session: Session, station_ids: list[int]) -> None:
+def disconnect_links(session: Session, station_ids: list[int], peer: str) -> None:
+    # Only the links still on this connection: a logger that reconnected to another
+    # listener replica is connected there, whenever this one notices the old socket gone.
     session.execute(
         text(
             "UPDATE hj212_links SET connected = false, disconnected_at = now() "
-            "WHERE station_id = ANY(:ids)"
+            "WHERE station_id = ANY(:ids) AND peer = :peer"
         ),
-        {"ids": station_ids},
+        {"ids": station_ids, "peer": peer},
     )
 
 
@@ -188,6 +190,13 @@ def _assemble(session: Session, station_id: int, packet: Packet) -> Packet | Non
         "pnum": packet.pnum,
     }
     segment = _segment_of(packet)
+    # Parts of one set may arrive at two listener replicas at once (a logger that
+    # reconnected through the load balancer): each would see only its own uncommitted
+    # part, and neither the whole set. One set's parts are kept one transaction at a time.
+    session.execute(
+        text("SELECT pg_advisory_xact_lock(:station, hashtext(:set))"),
+        {"station": station_id, "set": f"{packet.cn} {packet.data_time.isoformat()} {packet.pnum}"},
+    )
     # A resent part replaces the one kept: the newest is what the logger stands by.
     session.execute(
         insert(Hj212Part)

@@ -39,6 +39,8 @@ def refresh(engine: Engine) -> None:
     with engine.connect() as probe:
         if not probe.scalar(text("SELECT to_regclass('rollups.readings_daily') IS NOT NULL")):
             return
+        if probe.scalar(text("SELECT pg_is_in_recovery()")):
+            return  # a read replica (core.reads): the primary's refresh replicates to it
         tsdb = probe.scalar(
             text("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')")
         )

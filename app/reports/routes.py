@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from app.access.deps import require
 from app.access.policy import Perm, Principal
-from app.deps import SessionDep
+from app.deps import ReadSessionDep
 from app.reports import render, scoreboard, service
 from app.reports.build import build
 from app.reports.schemas import ReportOut, StoredReportOut
@@ -48,7 +48,7 @@ def _respond(report: Report, fmt: str, table: str | None) -> Response:
 
 @router.get("/sections", responses=RESPONSES, summary="Every section evaluated for a period")
 def sections(
-    session: SessionDep,
+    session: ReadSessionDep,
     _: Reader,
     period: PeriodQuery,
     by: Annotated[
@@ -65,7 +65,7 @@ def sections(
     "/plan", responses=RESPONSES, summary="The plan's scoreboard for a year, quarter or ytd"
 )
 def plan(
-    session: SessionDep,
+    session: ReadSessionDep,
     _: Reader,
     period: PeriodQuery,
     format: FormatQuery = "json",
@@ -79,7 +79,7 @@ def plan(
     "/zones", responses=RESPONSES, summary="Zones and the whole plan: class shares or mean class"
 )
 def zones(
-    session: SessionDep,
+    session: ReadSessionDep,
     _: Reader,
     period: PeriodQuery,
     format: FormatQuery = "json",
@@ -95,7 +95,7 @@ def zones(
     summary="The quarterly report: scoreboard, sections, incidents, data capture",
 )
 def quarterly(
-    session: SessionDep,
+    session: ReadSessionDep,
     _: IncidentReader,
     period: PeriodQuery,
     format: FormatQuery = "json",
@@ -105,7 +105,7 @@ def quarterly(
 
 
 @router.get("/stored", response_model=list[StoredReportOut], summary="Reports kept for download")
-def stored(session: SessionDep, _: IncidentReader) -> list[StoredReportOut]:
+def stored(session: ReadSessionDep, _: IncidentReader) -> list[StoredReportOut]:
     rows = session.execute(
         select(
             StoredReport.id,
@@ -133,7 +133,7 @@ def stored(session: SessionDep, _: IncidentReader) -> list[StoredReportOut]:
 
 @router.get("/stored/{report_id}", summary="A kept report's file")
 def stored_file(
-    session: SessionDep,
+    session: ReadSessionDep,
     _: IncidentReader,
     report_id: Annotated[int, Path(ge=1, le=2**62)],
     format: Annotated[Literal["xlsx", "zip"], Query()] = "xlsx",

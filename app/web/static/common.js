@@ -11,17 +11,21 @@ export const SEVERITIES = { 1: "提示", 2: "重要", 3: "严重" };
 export const RULES = { class_v: "Ⅴ类及劣Ⅴ类", target_miss: "未达目标", station_silent: "站点无数据" };
 export const DATA_FLAGS = { N: "正常", F: "停运", M: "维护", S: "手工输入", D: "故障", C: "校准", T: "超测定上限", B: "通讯异常" };
 
-const TOKEN_KEY = "riverwatch.admin_token";
+// The page's user (app/web/auth.py): signed in (session), development without sign-in
+// (open) or anonymous reading what is public (public).
+export const USER = DATA.user;
 
-export class AuthError extends Error {}
-
-// The admin token until sign-in lands (app/web/auth.py): kept for this tab only.
-export function token() { return sessionStorage.getItem(TOKEN_KEY); }
+// The API answered 401 (sign-in needed) or 403 (this role may not, or the form expired).
+export class AuthError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
 
 export async function api(path, { method = "GET", body } = {}) {
   const headers = { Accept: "application/json" };
-  const t = token();
-  if (t) headers.Authorization = `Bearer ${t}`;
+  // A write made with the session cookie carries the session's CSRF token.
   const csrf = document.querySelector('meta[name="csrf-token"]');
   if (csrf && method !== "GET") headers["X-CSRF-Token"] = csrf.content;
   if (body !== undefined) headers["Content-Type"] = "application/json";
@@ -29,11 +33,10 @@ export async function api(path, { method = "GET", body } = {}) {
     method, headers, credentials: "same-origin",
     body: body === undefined ? undefined : JSON.stringify(body),
   });
-  if (response.status === 401 || response.status === 403) {
-    askToken();
-    throw new AuthError("需要登录或管理令牌");
-  }
   const json = await response.json().catch(() => null);
+  if (response.status === 401 || response.status === 403) {
+    throw new AuthError(response.status, response.status === 401 ? "需要登录" : "无权限：" + (json?.error?.message ?? ""));
+  }
   if (!response.ok) {
     const message = json?.error?.message ?? json?.detail ?? response.statusText;
     throw new Error(typeof message === "string" ? message : JSON.stringify(message));
@@ -41,17 +44,16 @@ export async function api(path, { method = "GET", body } = {}) {
   return json;
 }
 
-export function askToken() {
-  const who = document.getElementById("who");
-  if (!who || who.querySelector("form")) return;
-  const input = el("input", { type: "password", name: "token", "aria-label": "管理令牌", autocomplete: "off", placeholder: "管理令牌" });
-  const form = el("form", { class: "token" }, input, " ", el("button", { type: "submit" }, "使用令牌"));
-  form.addEventListener("submit", (event) => {
-    event.preventDefault();
-    if (input.value.trim()) sessionStorage.setItem(TOKEN_KEY, input.value.trim());
-    location.reload();
-  });
-  who.replaceChildren(form);
+// Where a sign-in brings the reader back to this page.
+export function signInLink(text = "登录") {
+  return el("a", { href: `/auth/login?next=${encodeURIComponent(location.pathname + location.search)}` }, text);
+}
+
+// What a part of a page says when the API refuses it: a sign-in link, or why not.
+export function refusal(error, what) {
+  if (error instanceof AuthError && error.status === 401) return el("span", {}, `${what}需登录后可见：`, signInLink());
+  if (error instanceof AuthError) return el("span", {}, `${what}：${error.message}`);
+  return el("span", {}, `加载失败：${error.message}`);
 }
 
 export function el(tag, attrs = {}, ...children) {

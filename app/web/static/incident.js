@@ -1,6 +1,7 @@
 // One incident: what, where, its timeline (events, messages), the readings, and acting on it.
 import {
-  AuthError, DATA, QC, RULES, SEVERITIES, STATES, api, classBadge, el, fmtValue, table, timeEl,
+  AuthError, DATA, QC, RULES, SEVERITIES, STATES, USER, api, classBadge, el, fmtValue, refusal,
+  table, timeEl,
 } from "./common.js";
 import { traceView } from "./trace.js";
 
@@ -58,8 +59,9 @@ async function load() {
   document.getElementById("timeline").replaceChildren(...timeline(i));
   document.getElementById("readings").replaceChildren(...[readings(i)].flat().filter(Boolean));
   document.getElementById("trace").replaceChildren(...traceView(i.trace));
+  // Offered to a role that may act (app/access/policy.py); the API checks it again.
   const act = document.getElementById("act");
-  act.hidden = i.state === "resolved";
+  act.hidden = !USER.can_act || i.state === "resolved";
   document.getElementById("ack").hidden = i.state !== "open";
 }
 
@@ -76,15 +78,16 @@ function wire(id, action, body) {
       form.reset();
       await load();
     } catch (error) {
-      message.textContent = error instanceof AuthError ? "需要登录或管理令牌才能处置。" : `操作失败：${error.message}`;
+      message.replaceChildren(error instanceof AuthError ? refusal(error, "处置") : `操作失败：${error.message}`);
     } finally {
       button.disabled = false;
     }
   });
 }
 
-wire("ack", "acknowledge", (f) => ({ by: f.by.value }));
-wire("resolve", "resolve", (f) => (f.by.value.trim() ? { note: f.note.value, by: f.by.value } : { note: f.note.value }));
+// No body: the API records the caller (the signed-in user) as the one who acknowledged.
+wire("ack", "acknowledge", () => undefined);
+wire("resolve", "resolve", (f) => ({ note: f.note.value, by: USER.name, force: f.force.checked }));
 load().catch((error) => {
-  document.getElementById("summary").textContent = error instanceof AuthError ? "事件需登录或管理令牌后可见。" : `加载失败：${error.message}`;
+  document.getElementById("summary").replaceChildren(refusal(error, "事件"));
 });

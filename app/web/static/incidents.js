@@ -1,5 +1,5 @@
 // 事件: open and past incidents, filterable; filters live in the URL.
-import { AuthError, RULES, SEVERITIES, STATES, api, el, poll, pollSeconds, table, timeEl } from "./common.js";
+import { RULES, SEVERITIES, STATES, api, el, poll, pollSeconds, refusal, table, timeEl } from "./common.js";
 
 const form = document.getElementById("filters");
 const FIELDS = ["state", "severity", "rule", "zone", "section"];
@@ -31,7 +31,7 @@ async function load() {
         el("td", {}, i.resolved_at ? timeEl(i.resolved_at) : "—"))), { caption: "事件列表" })
       : el("p", {}, "没有符合条件的事件。"));
   } catch (error) {
-    node.textContent = error instanceof AuthError ? "事件需登录或管理令牌后可见。" : `加载失败：${error.message}`;
+    node.replaceChildren(refusal(error, "事件"));
   }
 }
 

@@ -1,6 +1,6 @@
 // 总览: every section's current class, target and items; refreshed by polling the API.
 import {
-  AuthError, DATA, LEVELS, QC, api, classBadge, el, fmtAge, fmtTime, fmtValue, poll,
+  AuthError, DATA, LEVELS, QC, USER, api, classBadge, el, fmtAge, fmtTime, fmtValue, poll,
   pollSeconds, timeEl,
 } from "./common.js";
 
@@ -105,6 +105,7 @@ function legend() {
 }
 
 async function loadIncidents() {
+  if (!USER.can_read_incidents) return; // an anonymous reader: not asked, not shown
   try {
     const list = await api("/api/v1/incidents?state=open&state=acknowledged&limit=500");
     const counts = new Map();

@@ -1,0 +1,78 @@
+"""Reads a PostgreSQL streaming replica may serve: how far behind the primary it is, and
+whether a request's reads go to it (within the bound) or to the primary."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session, sessionmaker
+
+log = logging.getLogger(__name__)
+
+# Seconds the replica's data may lag behind the primary's, an upper bound; NULL: unknown.
+# Everything it received is replayed: as fresh as the stream (0). Replay behind what it
+# received (catching up, or paused): nothing committed after its last replayed commit is
+# visible, so the lag is at most the time since that commit. No WAL receiver (the primary
+# unreachable, or the stream broken): unknown. Only functions any role may call.
+STALENESS = text(
+    """
+    SELECT CASE
+        WHEN NOT pg_is_in_recovery() THEN 0.0
+        WHEN (SELECT pid FROM pg_stat_wal_receiver) IS NULL THEN NULL
+        WHEN pg_last_wal_receive_lsn() <= pg_last_wal_replay_lsn() THEN 0.0
+        ELSE greatest(0.0, extract(epoch FROM clock_timestamp()
+                                              - pg_last_xact_replay_timestamp()))
+    END
+    """
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    source: str  # "primary" or "replica"
+    staleness_s: float
+
+    @property
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        return [
+            (b"x-data-source", self.source.encode()),
+            (b"x-data-staleness", f"{self.staleness_s:.3f}".encode()),
+        ]
+
+
+PRIMARY = Served("primary", 0.0)
+
+
+@dataclass(slots=True)
+class ReadRouting:
+    replica: sessionmaker[Session]
+    max_staleness_s: float
+    # After a failed connection, the replica is left alone this long: a dead replica must
+    # not cost every read a connect timeout.
+    retry_after_s: float = 5.0
+    _down_until: float = 0.0
+
+    def open(self) -> tuple[Session, Served] | None:
+        """A session on the replica and what it serves, if it is within the bound."""
+        if time.monotonic() < self._down_until:
+            return None
+        session = self.replica()
+        try:
+            lag = session.execute(STALENESS).scalar_one()
+        except DBAPIError as exc:
+            session.close()
+            self._down_until = time.monotonic() + self.retry_after_s
+            log.warning(
+                "replica unreachable (%s): reads go to the primary for %ss",
+                type(exc.orig).__name__,
+                self.retry_after_s,
+            )
+            return None
+        if lag is None or float(lag) > self.max_staleness_s:
+            session.close()
+            return None
+        return session, Served("replica", float(lag))
