@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.request_context import request_id
@@ -20,6 +21,11 @@ from core.errors import RiverwatchError
 # A client that sends 100,000 bad items learns what is wrong from the first ones; the
 # rest are counted, not listed (an unbounded list is a denial of service of its own).
 MAX_DETAILS = 100
+
+# What the database may cancel and a retry may not meet again: a serialization failure
+# (a hot standby cancels a read that conflicts with replay with this state too), a
+# deadlock, a statement timeout. Answered 503 with Retry-After, never 500.
+TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "57014"})
 
 # The domain errors' codes, and those of what only HTTP itself refuses.
 CODES: Mapping[int, str] = {
@@ -134,6 +140,15 @@ def install_error_handlers(app: FastAPI) -> None:
         }.get(exc.status_code, str(exc.detail))
         return error_response(exc.status_code, message, headers=exc.headers)
 
+    async def database(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, DBAPIError)
+        if getattr(exc.orig, "sqlstate", None) not in TRANSIENT_SQLSTATES:
+            raise exc  # the last-resort handler (app.middleware) logs and answers 500
+        return error_response(
+            503, "the database cancelled the request; retry", headers={"retry-after": "1"}
+        )
+
     app.add_exception_handler(RiverwatchError, domain)
+    app.add_exception_handler(DBAPIError, database)
     app.add_exception_handler(RequestValidationError, validation)
     app.add_exception_handler(StarletteHTTPException, http)

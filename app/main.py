@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 
 from app import health, metrics
+from app.access import oidc as access_oidc
 from app.access import web as access_web
 from app.access.deps import SESSION_COOKIE
 from app.access.routes import router as access_router
@@ -137,6 +138,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(metrics.router)
     app.include_router(ack_router)
     access_web.install(app)
+    app.include_router(access_oidc.router)
     install_web(app)
     document_errors(app, body_models=[BatchIn])
     return app

@@ -334,14 +334,18 @@ class Hj212Command(Base):
 
 
 class StoredReport(Base):
-    """A generated report kept for download (the quarterly report the scheduler writes)."""
+    """A generated report kept for download (the quarterly report the scheduler writes):
+    the city's (no zone) and each zone's, which a zone officer may download."""
 
     __tablename__ = "stored_reports"
-    __table_args__ = (UniqueConstraint("kind", "period"),)
+    __table_args__ = (
+        UniqueConstraint("kind", "period", "zone_id", postgresql_nulls_not_distinct=True),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))
     period: Mapped[str] = mapped_column(String(64))
+    zone_id: Mapped[int | None] = mapped_column(ForeignKey("zones.id", ondelete="CASCADE"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     xlsx: Mapped[bytes] = mapped_column(LargeBinary)
     csv_zip: Mapped[bytes] = mapped_column(LargeBinary)

@@ -62,7 +62,11 @@ class ReadRouting:
             return None
         session = self.replica()
         try:
+            # A replica that accepts the connection but hangs must not hold the request;
+            # the bound is lifted again for the request's own reads.
+            session.execute(text("SET LOCAL statement_timeout = 2000"))
             lag = session.execute(STALENESS).scalar_one()
+            session.execute(text("SET LOCAL statement_timeout = DEFAULT"))
         except DBAPIError as exc:
             session.close()
             self._down_until = time.monotonic() + self.retry_after_s

@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Self
+from typing import Literal, Self
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -53,6 +53,16 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(default=5, ge=1)
     # First lockout after login_max_failures; each further failure doubles it (max a day).
     login_lockout_s: float = Field(default=300, gt=0)
+    # Single sign-on with the bureau's OpenID Connect provider (app.access.oidc): on when
+    # issuer, client id and secret are all set. Discovery is <issuer>/.well-known/
+    # openid-configuration; register <public_url>/auth/oidc/callback as the redirect URI.
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: SecretStr | None = None
+    # The ID token claim that must equal a pre-provisioned user's username (an email only
+    # when the provider says email_verified).
+    oidc_username_claim: Literal["email", "preferred_username", "sub"] = "email"
+    oidc_scope: str = "openid email profile"
 
     host: str = "127.0.0.1"
     port: int = 8000
@@ -136,6 +146,28 @@ class Settings(BaseSettings):
         if self.webhook_allow_internal is not None:
             return self.webhook_allow_internal
         return self.env is not Environment.PRODUCTION
+
+    def _oidc_given(self) -> list[bool]:
+        secret = self.oidc_client_secret
+        return [
+            bool(self.oidc_issuer),
+            bool(self.oidc_client_id),
+            secret is not None and bool(secret.get_secret_value()),
+        ]
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return all(self._oidc_given())
+
+    @model_validator(mode="after")
+    def _refuse_half_oidc(self) -> Self:
+        given = self._oidc_given()
+        if any(given) and not all(given):
+            raise ValueError(
+                "single sign-on needs RIVERWATCH_OIDC_ISSUER, RIVERWATCH_OIDC_CLIENT_ID and "
+                "RIVERWATCH_OIDC_CLIENT_SECRET together"
+            )
+        return self
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Self:

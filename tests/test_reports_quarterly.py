@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
 from app.reports import rollups
@@ -19,7 +19,7 @@ from app.reports.jobs import apply_retention, previous_quarter, store_quarterly
 from app.reports.quarterly import quarterly_report
 from app.stations import service as stations
 from core.db import make_sessionmaker
-from core.models import Station
+from core.models import Section, Station, Zone
 from core.settings import Settings
 from sensors.local_time import SHANGHAI
 from sensors.parameters import BY_CODE
@@ -100,8 +100,20 @@ def test_the_job_keeps_the_report_once_and_the_api_serves_it(
     assert store_quarterly(session, previous_quarter(NOW), NOW) is False
     session.commit()
 
-    (kept,) = client.get("/api/v1/reports/stored").json()
+    listed = client.get("/api/v1/reports/stored").json()
+    zones = session.scalars(select(Zone.name)).all()
+    # The city's report and each zone's.
+    assert sorted((r["zone"] or "") for r in listed) == sorted(["", *zones])
+    (kept,) = [r for r in listed if r["zone"] is None]
     assert (kept["kind"], kept["period"]) == ("quarterly", "2026-Q1")
+    s07_zone = session.scalars(
+        select(Zone).join(Section, Section.zone_id == Zone.id).where(Section.code == "S07")
+    ).one()
+    (mine,) = [r for r in listed if r["zone"] == s07_zone.name]
+    zone_book = load_workbook(io.BytesIO(client.get(mine["xlsx_url"]).content))
+    codes = {row[0] for row in zone_book["断面水质评价"].iter_rows(min_row=2, values_only=True)}
+    in_zone = session.scalars(select(Section.code).where(Section.zone_id == s07_zone.id)).all()
+    assert codes == set(in_zone)
     xlsx = client.get(kept["xlsx_url"])
     assert xlsx.status_code == 200
     book = load_workbook(io.BytesIO(xlsx.content))

@@ -8,6 +8,7 @@ import html
 import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -45,14 +46,14 @@ STYLE = (
 )
 
 
-def _safe_next(target: str | None) -> str:
+def safe_next(target: str | None) -> str:
     # Only a path on this service: no scheme, no host, no //host.
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return HOME
     return target
 
 
-def _page(status: int, title: str, body: str) -> HTMLResponse:
+def page(status: int, title: str, body: str) -> HTMLResponse:
     page = (
         '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
@@ -62,7 +63,7 @@ def _page(status: int, title: str, body: str) -> HTMLResponse:
     return HTMLResponse(page, status_code=status, headers=HEADERS)
 
 
-def _cookie_args(settings: Settings) -> dict[str, object]:
+def cookie_args(settings: Settings) -> dict[str, object]:
     return {
         "httponly": True,
         "secure": settings.env is Environment.PRODUCTION,
@@ -84,8 +85,13 @@ def _login_form(settings: Settings, next_url: str, error: str | None, status: in
         'autocomplete="current-password" required maxlength="256"></label>'
         '<button type="submit">登录 / Sign in</button></form>'
     )
-    response = _page(status, "riverwatch 登录 / Sign in", body)
-    response.set_cookie(LOGIN_CSRF_COOKIE, token, max_age=3600, **_cookie_args(settings))  # type: ignore[arg-type]
+    if settings.oidc_enabled:
+        body += (
+            f'<p><a href="/auth/oidc/login?next={html.escape(quote(next_url, safe="/"))}">'
+            "单点登录 / Single sign-on</a></p>"
+        )
+    response = page(status, "riverwatch 登录 / Sign in", body)
+    response.set_cookie(LOGIN_CSRF_COOKIE, token, max_age=3600, **cookie_args(settings))  # type: ignore[arg-type]
     return response
 
 
@@ -95,7 +101,7 @@ def login_page(
 ) -> Response:
     if principal.via == "session":
         csrf = html.escape(csrf_for(request, settings))
-        return _page(
+        return page(
             200,
             "riverwatch",
             f"<p>{html.escape(principal.username)} ({principal.role})</p>"
@@ -103,7 +109,7 @@ def login_page(
             f'name="{CSRF_FIELD}" value="{csrf}"><button type="submit">退出 / Sign out'
             "</button></form>",
         )
-    return _login_form(settings, _safe_next(next), None, 200)
+    return _login_form(settings, safe_next(next), None, 200)
 
 
 @router.post("/login", response_class=HTMLResponse)
@@ -116,7 +122,7 @@ def login(
     csrf_token: Annotated[str, Form(max_length=128)] = "",
     next: Annotated[str, Form(max_length=2048)] = HOME,
 ) -> Response:
-    target = _safe_next(next)
+    target = safe_next(next)
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not expected or not hmac.compare_digest(expected.encode(), csrf_token.encode()):
         return _login_form(
@@ -156,7 +162,7 @@ def login(
         SESSION_COOKIE,
         token,
         max_age=int(ttl.total_seconds()),
-        **_cookie_args(settings),  # type: ignore[arg-type]
+        **cookie_args(settings),  # type: ignore[arg-type]
     )
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/")
     return response
@@ -172,7 +178,7 @@ def logout(
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie is not None:
         if not sessions.csrf_ok(settings.secret_key.get_secret_value(), cookie, csrf_token):
-            return _page(403, "riverwatch", "<p>表单已过期 / The form expired.</p>")
+            return page(403, "riverwatch", "<p>表单已过期 / The form expired.</p>")
         user = sessions.session_user(session, cookie, now=datetime.now(UTC))
         sessions.end_session(session, cookie)
         if user is not None:

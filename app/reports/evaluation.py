@@ -100,6 +100,8 @@ def evaluate_bins(
     the roll-ups (or, raw=True, of the readings: the baseline). Per bin, by section code."""
     now = now or datetime.now(UTC)
     sections = list(sections) if sections is not None else queries.sections(session)
+    if not sections:  # a reach without sections: nothing to evaluate
+        return [[] for _ in bins]
     stations = queries.stations(session)
     section_of = {s.id: s.section_id for s in stations}
     edges = [b.start_utc for b in bins] + [bins[-1].end_utc]

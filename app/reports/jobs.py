@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.reports import render, rollups
 from app.reports.quarterly import quarterly_report
-from core.models import StoredReport
+from core.models import Section, StoredReport, Zone
 from core.settings import Settings
 from sensors.local_time import SHANGHAI
 from sensors.period_names import NamedPeriod, parse, today_in_beijing
@@ -28,24 +28,36 @@ def previous_quarter(now: datetime) -> NamedPeriod:
 
 
 def store_quarterly(session: Session, period: NamedPeriod, now: datetime) -> bool:
-    """Generate and keep the quarter's report; False if it is kept already."""
-    exists = session.scalar(
-        select(StoredReport.id).where(
-            StoredReport.kind == "quarterly", StoredReport.period == period.name
+    """Generate and keep the quarter's reports, the city's and each zone's (what a zone
+    sends upward); False if all are kept already."""
+    kept = set(
+        session.scalars(
+            select(StoredReport.zone_id).where(
+                StoredReport.kind == "quarterly", StoredReport.period == period.name
+            )
         )
     )
-    if exists is not None:
-        return False
-    report = quarterly_report(session, period, now=now)
-    stmt = insert(StoredReport).values(
-        kind="quarterly",
-        period=period.name,
-        xlsx=render.xlsx(report),
-        csv_zip=render.csv_zip(report),
-    )
-    # Replicas all run the job: the first to commit keeps its copy.
-    session.execute(stmt.on_conflict_do_nothing())
-    return True
+    zones: dict[int | None, set[int]] = {None: set()}
+    zones |= {zone_id: set() for zone_id in session.scalars(select(Zone.id))}
+    for zone_id, section_id in session.execute(
+        select(Section.zone_id, Section.id).where(Section.zone_id.is_not(None))
+    ):
+        zones[zone_id].add(section_id)
+    todo = [z for z in zones if z not in kept]
+    for n, zone_id in enumerate(todo):
+        reach = None if zone_id is None else frozenset(zones[zone_id])
+        # The roll-ups are refreshed once, for the first.
+        report = quarterly_report(session, period, now=now, reach=reach, refresh=n == 0)
+        stmt = insert(StoredReport).values(
+            kind="quarterly",
+            period=period.name,
+            zone_id=zone_id,
+            xlsx=render.xlsx(report),
+            csv_zip=render.csv_zip(report),
+        )
+        # Replicas all run the job: the first to commit keeps its copy.
+        session.execute(stmt.on_conflict_do_nothing())
+    return bool(todo)
 
 
 def apply_retention(session: Session, days: int, now: datetime) -> None:

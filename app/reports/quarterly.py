@@ -58,14 +58,16 @@ def _local(at: datetime | None) -> str:
     return at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M") if at else ""
 
 
-def incident_tables(session: Session, period: NamedPeriod, now: datetime) -> tuple[Table, Table]:
+def incident_tables(
+    session: Session, period: NamedPeriod, now: datetime, reach: queries.Reach = None
+) -> tuple[Table, Table]:
     """Incidents open at any moment of the period; durations cut to the period (and now)."""
     start, end = period.start_utc, min(period.end_utc, now)
-    rows = queries.incidents(session, start, period.end_utc)
+    rows = queries.incidents(session, start, period.end_utc, reach)
     detail = Table("incidents", "预警事件", INCIDENT_COLUMNS)
     per_rule: dict[str, dict[str, Any]] = {}
     for row in rows:
-        code, rule, severity, state, opened, acked, resolved = tuple(row)
+        _, code, rule, severity, state, opened, acked, resolved = tuple(row)
         until = min(resolved or end, end)
         hours = max(0.0, (until - max(opened, start)).total_seconds() / 3600)
         ack = (acked - opened).total_seconds() / 60 if acked else None
@@ -103,7 +105,9 @@ def incident_tables(session: Session, period: NamedPeriod, now: datetime) -> tup
     return summary, detail
 
 
-def capture_table(session: Session, period: NamedPeriod, now: datetime) -> Table:
+def capture_table(
+    session: Session, period: NamedPeriod, now: datetime, reach: queries.Reach = None
+) -> Table:
     """Per station: readings received of each platform item against those expected."""
     sums = rollups.sums(session, [period.start_utc, period.end_utc])
     received: dict[tuple[int, str], int] = {}
@@ -118,7 +122,9 @@ def capture_table(session: Session, period: NamedPeriod, now: datetime) -> Table
     codes = {s.id: s.code for s in queries.sections(session)}
     table = Table("capture", "数据获取率", CAPTURE_COLUMNS)
     for st in sorted(queries.stations(session), key=lambda s: s.code):
-        if not (st.active or st.id in reported):
+        if not (st.active or st.id in reported) or (
+            reach is not None and st.section_id not in reach
+        ):
             continue
         expected = int(seconds // st.interval_s)
         got = {c: received.get((st.id, c), 0) for c in PLATFORM_CODES}
@@ -136,16 +142,28 @@ def capture_table(session: Session, period: NamedPeriod, now: datetime) -> Table
 
 
 def quarterly_report(
-    session: Session, period: NamedPeriod, *, now: datetime | None = None
+    session: Session,
+    period: NamedPeriod,
+    *,
+    now: datetime | None = None,
+    reach: queries.Reach = None,
+    refresh: bool = True,
 ) -> Report:
+    """reach: a zone's (or a caller's) sections only, its incidents and stations."""
     now = now or datetime.now(UTC)
-    plan = plan_report(session, period, now=now)
-    sections = sections_report(session, period, now=now, refresh=False)
-    summary, detail = incident_tables(session, period, now)
+    plan = plan_report(session, period, now=now, reach=reach, refresh=refresh)
+    sections = sections_report(session, period, now=now, refresh=False, reach=reach)
+    summary, detail = incident_tables(session, period, now, reach)
     return Report(
         "quarterly",
         f"达Ⅲ消Ⅴ工作进展季度报告（{period.name}）",
         period_json(period) | {"previous": plan.period.get("previous")},
-        [*plan.tables, *sections.tables, summary, detail, capture_table(session, period, now)],
+        [
+            *plan.tables,
+            *sections.tables,
+            summary,
+            detail,
+            capture_table(session, period, now, reach),
+        ],
         plan.notes,
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -51,10 +50,15 @@ class StationInfo:
     active: bool
 
 
-def sections(session: Session) -> list[SectionInfo]:
-    rows = session.scalars(
-        select(Section).options(selectinload(Section.targets), selectinload(Section.zone))
-    ).all()
+# The sections a report covers: None for every section, else their ids (a caller's reach).
+Reach = frozenset[int] | None
+
+
+def sections(session: Session, reach: Reach = None) -> list[SectionInfo]:
+    stmt = select(Section).options(selectinload(Section.targets), selectinload(Section.zone))
+    if reach is not None:
+        stmt = stmt.where(Section.id.in_(reach))
+    rows = session.scalars(stmt).all()
     return sorted((_section(s) for s in rows), key=lambda s: s.code)
 
 
@@ -96,7 +100,8 @@ def stations(session: Session) -> list[StationInfo]:
 
 _INCIDENTS = text(
     """
-    SELECT s.code, i.rule, i.severity, i.state, i.opened_at, i.acknowledged_at, i.resolved_at
+    SELECT i.section_id, s.code, i.rule, i.severity, i.state,
+           i.opened_at, i.acknowledged_at, i.resolved_at
     FROM incidents i LEFT JOIN sections s ON s.id = i.section_id
     WHERE i.opened_at < :end AND coalesce(i.resolved_at, 'infinity') >= :start
     ORDER BY i.opened_at
@@ -104,6 +109,9 @@ _INCIDENTS = text(
 )
 
 
-def incidents(session: Session, start: datetime, end: datetime) -> Sequence[Row[Any]]:
-    """Incidents open at any moment of [start, end)."""
-    return session.execute(_INCIDENTS, {"start": start, "end": end}).all()
+def incidents(
+    session: Session, start: datetime, end: datetime, reach: Reach = None
+) -> list[Row[Any]]:
+    """Incidents open at any moment of [start, end); within reach, those of its sections."""
+    rows = session.execute(_INCIDENTS, {"start": start, "end": end}).all()
+    return [r for r in rows if reach is None or r.section_id in reach]

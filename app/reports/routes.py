@@ -2,14 +2,19 @@
 
 Classes and the plan's KPIs are what the national platform publishes too: readable as the
 catalogue is (public when public reads are on). The quarterly report holds incidents:
-readable as incidents are."""
+readable as incidents are.
+
+Scope: a zone officer's or river chief's reports hold only the sections in their reach
+(their totals are the reach's, named so). Kept quarterly reports are the city's and each
+zone's: a zone officer lists and downloads their zones' only (others are 404), a river
+chief none (their reach is sections, not a zone)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Response
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select, true
 
 from app.access.deps import require
 from app.access.policy import Perm, Principal
@@ -19,7 +24,7 @@ from app.reports.build import build
 from app.reports.schemas import ReportOut, StoredReportOut
 from app.reports.tables import Report
 from core.errors import NotFound
-from core.models import StoredReport
+from core.models import StoredReport, Zone
 from sensors.period_names import HELP
 
 router = APIRouter(prefix="/reports", tags=["reports"])
@@ -49,7 +54,7 @@ def _respond(report: Report, fmt: str, table: str | None) -> Response:
 @router.get("/sections", responses=RESPONSES, summary="Every section evaluated for a period")
 def sections(
     session: ReadSessionDep,
-    _: Reader,
+    caller: Reader,
     period: PeriodQuery,
     by: Annotated[
         Literal["period", "month"], Query(description="one row per section, or per month")
@@ -57,7 +62,9 @@ def sections(
     format: FormatQuery = "json",
     table: TableQuery = None,
 ) -> Response:
-    report = service.sections_report(session, service.period_of(period), by=by)
+    report = service.sections_report(
+        session, service.period_of(period), by=by, reach=caller.section_ids
+    )
     return _respond(report, format, table)
 
 
@@ -66,12 +73,12 @@ def sections(
 )
 def plan(
     session: ReadSessionDep,
-    _: Reader,
+    caller: Reader,
     period: PeriodQuery,
     format: FormatQuery = "json",
     table: TableQuery = None,
 ) -> Response:
-    report = scoreboard.plan_report(session, service.period_of(period))
+    report = scoreboard.plan_report(session, service.period_of(period), reach=caller.section_ids)
     return _respond(report, format, table)
 
 
@@ -80,12 +87,12 @@ def plan(
 )
 def zones(
     session: ReadSessionDep,
-    _: Reader,
+    caller: Reader,
     period: PeriodQuery,
     format: FormatQuery = "json",
     table: TableQuery = None,
 ) -> Response:
-    report = scoreboard.zone_report(session, service.period_of(period))
+    report = scoreboard.zone_report(session, service.period_of(period), reach=caller.section_ids)
     return _respond(report, format, table)
 
 
@@ -96,53 +103,67 @@ def zones(
 )
 def quarterly(
     session: ReadSessionDep,
-    _: IncidentReader,
+    caller: IncidentReader,
     period: PeriodQuery,
     format: FormatQuery = "json",
     table: TableQuery = None,
 ) -> Response:
-    return _respond(build(session, "quarterly", period), format, table)
+    return _respond(build(session, "quarterly", period, reach=caller.section_ids), format, table)
+
+
+def _kept_in_reach(caller: Principal) -> ColumnElement[bool]:
+    if caller.section_ids is None:
+        return true()
+    return StoredReport.zone_id.in_(caller.zone_ids)
 
 
 @router.get("/stored", response_model=list[StoredReportOut], summary="Reports kept for download")
-def stored(session: ReadSessionDep, _: IncidentReader) -> list[StoredReportOut]:
+def stored(session: ReadSessionDep, caller: IncidentReader) -> list[StoredReportOut]:
     rows = session.execute(
         select(
             StoredReport.id,
             StoredReport.kind,
             StoredReport.period,
+            Zone.name,
             StoredReport.created_at,
             func.length(StoredReport.xlsx),
             func.length(StoredReport.csv_zip),
-        ).order_by(StoredReport.created_at.desc())
+        )
+        .outerjoin(Zone, Zone.id == StoredReport.zone_id)
+        .where(_kept_in_reach(caller))
+        .order_by(StoredReport.created_at.desc(), StoredReport.zone_id.nulls_first())
     ).all()
     return [
         StoredReportOut(
             id=i,
             kind=k,
             period=p,
+            zone=zone,
             created_at=c,
             xlsx_bytes=x,
             zip_bytes=z,
             xlsx_url=f"/api/v1/reports/stored/{i}?format=xlsx",
             zip_url=f"/api/v1/reports/stored/{i}?format=zip",
         )
-        for i, k, p, c, x, z in rows
+        for i, k, p, zone, c, x, z in rows
     ]
 
 
 @router.get("/stored/{report_id}", summary="A kept report's file")
 def stored_file(
     session: ReadSessionDep,
-    _: IncidentReader,
+    caller: IncidentReader,
     report_id: Annotated[int, Path(ge=1, le=2**62)],
     format: Annotated[Literal["xlsx", "zip"], Query()] = "xlsx",
 ) -> Response:
-    kept = session.get(StoredReport, report_id)
+    kept = session.scalars(
+        select(StoredReport).where(StoredReport.id == report_id, _kept_in_reach(caller))
+    ).one_or_none()
     if kept is None:
         raise NotFound(f"no stored report {report_id}")
     body = kept.xlsx if format == "xlsx" else kept.csv_zip
-    name = f"riverwatch_{kept.kind}_{kept.period}.{format}".replace("..", "_to_")
+    zone = f"_zone{kept.zone_id}" if kept.zone_id is not None else ""
+    name = f"riverwatch_{kept.kind}_{kept.period}{zone}.{format}".replace("..", "_to_")
     return Response(
         body,
         media_type=render.MEDIA_TYPES[format],

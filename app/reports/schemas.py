@@ -33,6 +33,7 @@ class StoredReportOut(BaseModel):
     id: int
     kind: str
     period: str
+    zone: str | None  # None: the city's report
     created_at: datetime
     xlsx_bytes: int
     zip_bytes: int

@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session
 
-from app.reports import rollups
+from app.reports import queries, rollups
 from app.reports.evaluation import SectionResult, evaluate_bins
 from app.reports.queries import LEVEL_ZH
-from app.reports.service import METHOD_NOTE, label, period_json, pollutants
+from app.reports.service import METHOD_NOTE, label, period_json, pollutants, scope_notes
 from app.reports.tables import Column, Report, Table
 from core.catalogue import load_plan
 from core.errors import BadRequest
@@ -113,15 +113,18 @@ def plan_report(
     now: datetime | None = None,
     refresh: bool = True,
     raw: bool = False,
+    reach: queries.Reach = None,
 ) -> Report:
+    """reach: only those sections (a scoped caller's), their shares against the same goal."""
     if refresh:
         rollups.refresh(session.get_bind().engine)
     try:
         previous_period = period.previous()
     except PeriodError as exc:
         raise BadRequest(f"no period before {period.name}: {exc}") from None
-    (current,) = evaluate_bins(session, [period], now=now, raw=raw)
-    (previous,) = evaluate_bins(session, [previous_period], now=now, raw=raw)
+    infos = queries.sections(session, reach)
+    (current,) = evaluate_bins(session, [period], now=now, raw=raw, sections=infos)
+    (previous,) = evaluate_bins(session, [previous_period], now=now, raw=raw, sections=infos)
     current = sorted(current, key=lambda r: r.section.code)
     before = {r.section.code: r for r in previous}
 
@@ -194,6 +197,7 @@ def plan_report(
         f"上期：{previous_period.name}。",
         "年度目标：2021年≥90%，2022年力争≥93%，2023年≥93%，2023年后保持；季度及年初至今为进度。",
         METHOD_NOTE,
+        *scope_notes(infos, reach),
     ]
     return Report(
         "plan",
@@ -292,25 +296,37 @@ def _nan_none(x: float) -> float | None:
 
 
 def zone_report(
-    session: Session, period: NamedPeriod, *, now: datetime | None = None, refresh: bool = True
+    session: Session,
+    period: NamedPeriod,
+    *,
+    now: datetime | None = None,
+    refresh: bool = True,
+    reach: queries.Reach = None,
 ) -> Report:
     if refresh:
         rollups.refresh(session.get_bind().engine)
-    (current,) = evaluate_bins(session, [period], now=now)
+    infos = queries.sections(session, reach)
+    (current,) = evaluate_bins(session, [period], now=now, sections=infos)
     groups: dict[str, list[SectionResult]] = {}
     for r in sorted(current, key=lambda r: r.section.code):
         if r.section.zone is not None:
             groups.setdefault(r.section.zone.name, []).append(r)
     table = Table("groups", "片区及全市水质", GROUP_COLUMNS)
     table.rows = [_group_row(name, rs) for name, rs in groups.items()]
+    # Within a reach the totals are the reach's, and named so: never read as the city's.
+    within = "" if reach is None else "范围内"
     table.rows.append(
-        _group_row("省控及以上断面", [r for r in current if r.section.provincial_or_above])
+        _group_row(f"{within}省控及以上断面", [r for r in current if r.section.provincial_or_above])
     )
-    table.rows.append(_group_row("全部重点断面", current))
+    table.rows.append(_group_row(f"{within}全部重点断面", current))
     return Report(
         "zone",
         f"片区水质评价（{period.name}）",
         period_json(period),
         [table, _zones_table(current)],
-        [METHOD_NOTE, "五个及以上断面用断面比例法定级，不足五个用均值法。"],
+        [
+            METHOD_NOTE,
+            "五个及以上断面用断面比例法定级，不足五个用均值法。",
+            *scope_notes(infos, reach),
+        ],
     )

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy.orm import Session
 
-from app.reports import rollups
+from app.reports import queries, rollups
 from app.reports.evaluation import SectionResult, evaluate_bins
 from app.reports.queries import LEVEL_ZH
 from app.reports.tables import Column, Report, Table
@@ -124,6 +125,14 @@ def period_json(period: NamedPeriod) -> dict[str, Any]:
     }
 
 
+def scope_notes(infos: Sequence[queries.SectionInfo], reach: queries.Reach) -> list[str]:
+    """A report limited to a caller's reach says so, and which sections it holds."""
+    if reach is None:
+        return []
+    codes = "、".join(s.code for s in sorted(infos, key=lambda s: s.code)) or "无"
+    return [f"范围：仅含权限范围内的断面（{codes}）；全市合计不在此报告中。"]
+
+
 def bins_of(period: NamedPeriod, by: By) -> list[NamedPeriod]:
     return months_of(period) if by == "month" else [period]
 
@@ -136,11 +145,14 @@ def sections_report(
     now: datetime | None = None,
     refresh: bool = True,
     raw: bool = False,
+    reach: queries.Reach = None,
 ) -> Report:
-    """raw=True reads the readings themselves instead of the roll-ups (the bench's baseline)."""
+    """raw=True reads the readings themselves instead of the roll-ups (the bench's baseline);
+    reach limits the report to those sections (a scoped caller's)."""
     if refresh:
         rollups.refresh(session.get_bind().engine)
-    per_bin = evaluate_bins(session, bins_of(period, by), now=now, raw=raw)
+    infos = queries.sections(session, reach)
+    per_bin = evaluate_bins(session, bins_of(period, by), now=now, raw=raw, sections=infos)
     table = Table("sections", "断面水质评价", section_columns())
     for results in per_bin:
         table.rows += [section_row(r) for r in sorted(results, key=lambda r: r.section.code)]
@@ -149,5 +161,5 @@ def sections_report(
         f"重点断面水质评价（{period.name}）",
         period_json(period),
         [table],
-        [METHOD_NOTE],
+        [METHOD_NOTE, *scope_notes(infos, reach)],
     )

@@ -9,7 +9,7 @@
 Downgrading needs every station back in a section (NOT NULL fails otherwise).
 
 Revision ID: 0010_upstream
-Revises: 0008_rollups
+Revises: 0009_stored_report_zone
 Create Date: 2026-12-06
 """
 
@@ -20,7 +20,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0010_upstream"
-down_revision: str | None = "0008_rollups"
+down_revision: str | None = "0009_stored_report_zone"
 branch_labels: Sequence[str] | None = None
 depends_on: Sequence[str] | None = None
 

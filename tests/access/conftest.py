@@ -27,7 +27,7 @@ from app.access.policy import Role
 from app.deps import get_session
 from app.main import create_app
 from app.stations import service as stations
-from core.models import Section
+from core.models import Section, StoredReport
 from core.settings import Environment, Settings
 
 ADMIN_TOKEN = "a-bootstrap-admin-token-long-enough"
@@ -121,6 +121,7 @@ class Place:
     contact_id: int
     message_id: int
     mute_id: int
+    stored_report_id: int  # the zone's kept quarterly report
 
 
 @dataclass
@@ -131,6 +132,7 @@ class World:
     tokens: dict[str, str] = field(default_factory=dict)  # role -> bearer token
     users: dict[str, int] = field(default_factory=dict)  # role -> user id
     spare_token_id: int = 0
+    city_report_id: int = 0  # the kept city-wide report: out of every scoped caller's reach
 
     def auth(self, role: str) -> dict[str, str]:
         if role == "anonymous":
@@ -173,8 +175,12 @@ def _place(session: Session, code: str, station_code: str, by_station: bool) -> 
         reason="maintenance",
     )
     session.add(mute)
+    kept = StoredReport(
+        kind="quarterly", period="2025-Q4", zone_id=section.zone_id, xlsx=b"zone", csv_zip=b"z"
+    )
+    session.add(kept)
     session.flush()
-    return Place(section, station_code, incident.id, person.id, message.id, mute.id)
+    return Place(section, station_code, incident.id, person.id, message.id, mute.id, kept.id)
 
 
 @pytest.fixture
@@ -199,5 +205,9 @@ def world(seeded: Session) -> World:
     w.spare_token_id = service.create_token(
         session, spare, name="spare", ttl=timedelta(days=1), now=NOW
     )[0].id
+    city = StoredReport(kind="quarterly", period="2025-Q4", xlsx=b"city", csv_zip=b"zip")
+    session.add(city)
+    session.flush()
+    w.city_report_id = city.id
     session.commit()
     return w

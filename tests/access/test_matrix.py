@@ -92,6 +92,9 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/sections/{code}/upstream"): STAFF,
     ("PUT", "/api/v1/sections/{code}/upstream"): frozenset({ADMIN, OPS}),
     ("POST", "/api/v1/sections/upstream/import"): frozenset({ADMIN, OPS}),
+    # Single sign-on: anyone may start it (404 here: it is off unless configured).
+    ("GET", "/auth/oidc/login"): EVERYONE,
+    ("GET", "/auth/oidc/callback"): EVERYONE,
 }
 
 # Operations on one object within a section: out of a scoped caller's reach they are 404.
@@ -107,6 +110,7 @@ SCOPED_OBJECT = {
     ("GET", "/api/v1/incidents/{incident_id}"),
     ("POST", "/api/v1/incidents/{incident_id}/acknowledge"),
     ("POST", "/api/v1/incidents/{incident_id}/resolve"),
+    ("GET", "/api/v1/reports/stored/{report_id}"),  # a zone's kept report
 }
 BODIES: dict[str, Any] = {
     "/api/v1/incidents/{incident_id}/acknowledge": {"by": "matrix"},
@@ -141,7 +145,7 @@ def _url(world: World, path: str, inside: bool) -> str:
         "message_id": place.message_id,
         "user_id": world.users[VIEWER],
         "token_id": world.spare_token_id,
-        "report_id": 999_999,
+        "report_id": place.stored_report_id,
     }
     return path.format(**values)
 

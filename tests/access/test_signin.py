@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from app.access import service
 from app.access.models import AuditEntry, User, WebSession
 from app.access.sessions import csrf_token
-from app.access.web import _cookie_args
+from app.access.web import cookie_args
 from core.settings import Environment, Settings
 from tests.access.conftest import PASSWORD, World
 
@@ -189,9 +189,9 @@ def test_cookies_are_secure_in_production() -> None:
         admin_token=SecretStr("y" * 32),
         public_url="https://rw.example.cn",
     )
-    assert _cookie_args(production)["secure"] is True
-    assert _cookie_args(production)["samesite"] == "lax"
-    assert _cookie_args(production)["httponly"] is True
+    assert cookie_args(production)["secure"] is True
+    assert cookie_args(production)["samesite"] == "lax"
+    assert cookie_args(production)["httponly"] is True
 
 
 def test_sign_ins_are_in_the_audit_log(http: httpx.Client, person: User, session: Session) -> None:
