@@ -42,6 +42,7 @@ TOUCHED_SQL = text(
     SELECT st.section_id, max(r.received_at)
     FROM readings r JOIN stations st ON st.id = r.station_id
     WHERE r.received_at > :since AND r.time > :oldest AND r.qc_flag = 1 AND NOT r.backfill
+      AND st.section_id IS NOT NULL  -- an outfall of no section is read by tracing only
     GROUP BY st.section_id
     """
 )
@@ -176,7 +177,7 @@ def _series(
     bounds = np.flatnonzero(np.r_[True, row_station[1:] != row_station[:-1], True])
     for start, stop in itertools.pairwise(bounds.tolist()):
         station_row = stations[int(row_station[start])]
-        section = sections[station_row.section_id]
+        section = sections[station_row.section_id or 0]  # of section_ids, by the query
         binding_class, stretch = targets.get(section.id, (0, None))
         out[section.id].append(
             Series(

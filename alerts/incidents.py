@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from alerts import metrics, outbox
+from alerts import metrics, outbox, trace
 from alerts.channels.base import ChannelKind
 from alerts.models import Incident, IncidentEvent
 from alerts.vocabulary import CHASERS, RAISES
@@ -91,6 +91,7 @@ def raise_or_update(
         )
         session.add(incident)
         session.flush()
+        incident.trace = trace.for_incident(session, incident)
         add_event(session, incident, Change.OPENED, at, severity=int(severity), **details)
         metrics.INCIDENTS_OPENED.labels(str(subject.rule), str(int(severity))).inc()
         log.info(

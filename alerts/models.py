@@ -177,6 +177,8 @@ class Incident(Base):
     notified_tier: Mapped[int] = mapped_column(SmallInteger, server_default="0")
     next_escalation_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     next_reminder_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The upstream trace as it stood at opening (alerts.trace); None: not a traced rule.
+    trace: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
 
 
 class IncidentEvent(Base):

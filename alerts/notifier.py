@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from alerts import acklinks, contacts, outbox
+from alerts import acklinks, contacts, outbox, trace
 from alerts.channels.base import ChannelKind
 from alerts.channels.templates import class_label, format_time, render
 from alerts.incidents import Severity, add_event
@@ -129,6 +129,7 @@ def _send(
         "severity": Severity(incident.severity).name.lower(),
         "state": incident.state,
         "details": incident.details,
+        "trace": trace.brief(incident.trace),
     }
     sms_wait = None if incident.severity == Severity.CRITICAL else policy.quiet_until(now)
     count = 0

@@ -23,11 +23,18 @@ from core.models import Station
 
 LAST_READING_SQL = text(
     """
-    SELECT s.id, s.section_id, s.code, s.reporting_interval_s, s.created_at,
+    SELECT s.id,
+           -- A station of no section (an outfall) is the concern of the first section it
+           -- is upstream of; one upstream of none is nobody's to be told about.
+           coalesce(s.section_id, (SELECT min(u.section_id) FROM upstream_links u
+                                   WHERE u.station_id = s.id)),
+           s.code, s.reporting_interval_s, s.created_at,
            (SELECT max(r.time) FROM readings r
             WHERE r.station_id = s.id AND r.time > :horizon) AS last_time
     FROM stations s
     WHERE s.active
+      AND (s.section_id IS NOT NULL
+           OR EXISTS (SELECT 1 FROM upstream_links u WHERE u.station_id = s.id))
     """
 )
 HORIZON = timedelta(days=30)

@@ -34,6 +34,7 @@ from app.contacts.cli import contacts_cli, mute_cli
 from app.hj212.cli import hj212_cli, register_station_commands
 from app.reports.cli import report_cli
 from app.stations.cli import station_cli
+from app.upstream.cli import section_cli
 
 MAX_ERRORS_SHOWN = 200
 VERSION = "0.1.0"
@@ -45,6 +46,7 @@ rule_cli = typer.Typer(no_args_is_help=True, help="Configure the alert rules.")
 cli.add_typer(db_cli, name="db")
 cli.add_typer(seed_cli, name="seed")
 cli.add_typer(station_cli, name="station")
+cli.add_typer(section_cli, name="section")
 cli.add_typer(contacts_cli, name="contact")
 cli.add_typer(mute_cli, name="mute")
 cli.add_typer(rule_cli, name="rule")

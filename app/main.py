@@ -28,6 +28,7 @@ from app.openapi import document_errors
 from app.reports.routes import router as reports_router
 from app.rules.routes import router as rules_router
 from app.stations.routes import router as stations_router
+from app.upstream.routes import router as upstream_router
 from app.web.setup import install_web
 from core import logs
 from core.db import make_engine, make_sessionmaker
@@ -125,6 +126,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(dashboard_router)
     # Each operation declares the permission it needs (app.access.policy).
     api.include_router(contacts_router)
+    api.include_router(upstream_router)
     api.include_router(incidents_router)
     api.include_router(rules_router)
     api.include_router(access_router)

@@ -111,7 +111,8 @@ class SectionTarget(Base):
 
 
 class Station(Base):
-    """An automatic monitoring station (its data logger) reporting for one section."""
+    """An automatic monitoring station (its data logger), reporting for a section or, like a
+    park outfall watched for tracing, for none."""
 
     __tablename__ = "stations"
     __table_args__ = (CheckConstraint("reporting_interval_s > 0", name="interval_positive"),)
@@ -120,7 +121,7 @@ class Station(Base):
     code: Mapped[str] = mapped_column(String(32), unique=True)
     # HJ 212 MN: the logger's unique identifier on the wire.
     mn: Mapped[str | None] = mapped_column(String(32), unique=True)
-    section_id: Mapped[int] = mapped_column(
+    section_id: Mapped[int | None] = mapped_column(
         ForeignKey("sections.id", ondelete="RESTRICT"), index=True
     )
     name: Mapped[str] = mapped_column(String(128))
@@ -137,7 +138,32 @@ class Station(Base):
     )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
-    section: Mapped[Section] = relationship(back_populates="stations")
+    section: Mapped[Section | None] = relationship(back_populates="stations")
+
+
+class UpstreamLink(Base):
+    """A station upstream of a section, as the bureau entered it: border stations,
+    township points, park outfalls. Never inferred."""
+
+    __tablename__ = "upstream_links"
+    __table_args__ = (
+        CheckConstraint("position > 0", name="position"),
+        CheckConstraint("travel_time_min IS NULL OR travel_time_min >= 0", name="travel_time"),
+        UniqueConstraint("section_id", "position"),
+    )
+
+    section_id: Mapped[int] = mapped_column(
+        ForeignKey("sections.id", ondelete="CASCADE"), primary_key=True
+    )
+    station_id: Mapped[int] = mapped_column(
+        ForeignKey("stations.id", ondelete="CASCADE"), primary_key=True
+    )
+    # Order along the river, downstream: 1 is the farthest upstream.
+    position: Mapped[int] = mapped_column(SmallInteger)
+    # Typical travel time from the station to the section, minutes; None: not known.
+    travel_time_min: Mapped[int | None] = mapped_column(Integer)
+
+    station: Mapped[Station] = relationship()
 
 
 class ParameterRow(Base):

@@ -8,6 +8,10 @@ from typing import Any
 
 import pytest
 
+from alerts import incidents as lifecycle
+from alerts.incidents import Severity, Subject
+from alerts.vocabulary import Rule
+from core import catalogue
 from tests.browser_support import Live, Opened, browser, live, open_page, shot
 
 __all__ = ["browser", "live", "open_page"]  # fixtures, used by name
@@ -90,6 +94,24 @@ def test_trend_chart_has_the_posted_points(live: Live, open_page: Any) -> None:
     assert opened.page.evaluate("document.documentElement.scrollWidth") <= 390
     shot(opened, "section-phone")
     assert opened.leaving() == []
+    assert opened.errors == []
+
+
+def test_the_incident_page_shows_the_upstream_trace(live: Live, open_page: Any) -> None:
+    # S11: the sign-in browser tests open their incident on S03, on the same database.
+    section = catalogue.get_section(live.session, "S11")
+    incident, _ = lifecycle.raise_or_update(
+        live.session,
+        Subject(Rule.CLASS_V, section.id),
+        severity=Severity.MAJOR,
+        details={"class": 5, "time": int(datetime.now(UTC).timestamp()), "station": "none"},
+        at=datetime.now(UTC),
+    )
+    live.session.commit()
+    assert incident.trace is not None
+    opened = open_page(f"/incidents/{incident.id}")
+    opened.page.wait_for_selector("#trace p")
+    assert opened.page.text_content("#trace p") == incident.trace["summary"]
     assert opened.errors == []
 
 

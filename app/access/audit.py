@@ -24,7 +24,7 @@ from alerts.models import (
     WebhookEndpoint,
 )
 from app.access.models import ApiToken, AuditEntry, User, UserZone
-from core.models import Station
+from core.models import Station, UpstreamLink
 
 ACTOR_KEY = "riverwatch.audit_actor"
 
@@ -37,6 +37,7 @@ AUDITED: dict[type, str] = {
     MuteWindow: "mute",
     Incident: "incident",
     Station: "station",
+    UpstreamLink: "upstream_link",
     User: "user",
     UserZone: "user_zone",
     ApiToken: "api_token",

@@ -32,6 +32,8 @@ class Perm(StrEnum):
     AUDIT_READ = "audit.read"
     OWN_TOKENS = "tokens.own"  # one's own API tokens
     LOGGERS_COMMAND = "loggers.command"  # HJ 212 commands to a station's logger
+    TOPOLOGY_READ = "topology.read"  # which stations are upstream of a section
+    TOPOLOGY_MANAGE = "topology.manage"
 
 
 _READER = {Perm.CATALOGUE_READ, Perm.STATIONS_READ, Perm.INCIDENTS_READ, Perm.OWN_TOKENS}
@@ -46,10 +48,18 @@ PERMISSIONS: dict[Role, frozenset[Perm]] = {
             Perm.CONTACTS_READ,
             Perm.MUTES_READ,
             Perm.RULES_READ,
+            Perm.TOPOLOGY_READ,
         }
     ),
     Role.ZONE_OFFICER: frozenset(
-        _READER | {Perm.INCIDENTS_ACT, Perm.NOTIFICATIONS_READ, Perm.CONTACTS_READ, Perm.MUTES_READ}
+        _READER
+        | {
+            Perm.INCIDENTS_ACT,
+            Perm.NOTIFICATIONS_READ,
+            Perm.CONTACTS_READ,
+            Perm.MUTES_READ,
+            Perm.TOPOLOGY_READ,
+        }
     ),
     Role.OPERATIONS: frozenset(
         _READER
@@ -61,6 +71,8 @@ PERMISSIONS: dict[Role, frozenset[Perm]] = {
             Perm.MUTES_MANAGE,
             Perm.RULES_READ,
             Perm.LOGGERS_COMMAND,
+            Perm.TOPOLOGY_READ,
+            Perm.TOPOLOGY_MANAGE,
         }
     ),
     Role.VIEWER: frozenset(_READER),

@@ -26,7 +26,7 @@ def visible_codes(session: Session, principal: Principal) -> frozenset[str] | No
     )
 
 
-def station_sections(session: Session, station_ids: Iterable[int]) -> dict[int, int]:
+def station_sections(session: Session, station_ids: Iterable[int]) -> dict[int, int | None]:
     ids = set(station_ids)
     if not ids:
         return {}

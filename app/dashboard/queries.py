@@ -97,7 +97,9 @@ def latest_by_section(
     """Per (section, parameter) over its active stations since `since`: the latest reading,
     and the latest QC-good non-backfill value as good_time/good_value (null if none)."""
     session.execute(_NO_JIT)
-    where = [Station.active] + ([] if section_id is None else [Station.section_id == section_id])
+    # A station of no section (an outfall) has no section state to be part of.
+    where = [Station.active, Station.section_id.is_not(None)]
+    where += [] if section_id is None else [Station.section_id == section_id]
     rows = _per_station(since, *where).cte("per_station")
     key = (rows.c.section_id, rows.c.parameter_id)
     last = (

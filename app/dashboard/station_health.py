@@ -35,7 +35,7 @@ QC_NAMES: dict[int, str] = {
 class StationHealth(BaseModel):
     code: str
     name: str
-    section: str = Field(description="code of the station's section")
+    section: str | None = Field(description="code of the station's section; null: none")
     active: bool
     simulated: bool
     reporting_interval_s: int
@@ -72,7 +72,7 @@ def stations_health(
     )
     stmt = (
         select(Station, Section.code, last.label("last_time"))
-        .join(Section, Section.id == Station.section_id)
+        .outerjoin(Section, Section.id == Station.section_id)
         .order_by(Station.code)
     )
     if section is not None:

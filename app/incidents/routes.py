@@ -35,6 +35,7 @@ from app.incidents.schemas import (
     ReadingOut,
     ReadingsWindow,
     ResolveIn,
+    TraceOut,
     incident_out,
     notifications_out,
 )
@@ -107,6 +108,7 @@ def _detail(session: SessionDep, incident: Incident, readings_limit: int) -> Inc
             truncated=truncated,
             readings=[ReadingOut.model_validate(r) for r in rows],
         ),
+        trace=TraceOut.model_validate(incident.trace) if incident.trace else None,
     )
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -94,10 +94,64 @@ class ReadingsWindow(Schema):
     readings: list[ReadingOut] = Field(description="oldest first")
 
 
+class TraceReadingOut(Schema):
+    time: datetime
+    value: float = Field(description="as counted (below detection at half)")
+    water_class: int = Field(alias="class", description="GB 3838 class of the value alone")
+
+
+class TraceUpstreamOut(Schema):
+    rank: int | None = Field(description="1 the first candidate; null: not ranked")
+    station: str
+    name: str
+    order: int = Field(description="order along the river, 1 the farthest upstream")
+    travel_time_min: int | None
+    movement: Literal["crossed", "rose", "above_throughout", "no_rise", "no_data"] = Field(
+        description="crossed the line, rose (by half the section's rise) without crossing, "
+        "was worse than the line throughout, did not rise, or had no readings up to the rise"
+    )
+    moved_at: datetime | None
+    lag_s: int | None = Field(description="the section's rise minus the station's move")
+    readings: list[TraceReadingOut] = Field(
+        description="the reading before the move, the move, and the worst up to the rise"
+    )
+
+
+class TraceSectionOut(Schema):
+    station: str = Field(description="the section's station whose reading opened the incident")
+    rose_at: datetime = Field(description="its latest crossing of the line, else the decision")
+    readings: list[TraceReadingOut]
+
+
+class TraceItemOut(Schema):
+    item: str = Field(description="parameter code")
+    section: TraceSectionOut
+    upstream: list[TraceUpstreamOut] = Field(description="ranked first, then by order")
+
+
+class TraceWindowOut(Schema):
+    start: datetime
+    end: datetime
+
+
+class TraceOut(Schema):
+    status: Literal["traced", "no_rise", "no_data", "no_upstream", "failed"]
+    summary: str
+    line_class: int | None = Field(
+        default=None, description="readings of a class worse than this crossed the line"
+    )
+    window: TraceWindowOut | None = None
+    items: list[TraceItemOut] = Field(description="per offending item, the indicator first")
+
+
 class IncidentDetailOut(IncidentOut):
     events: list[EventOut] = Field(description="the incident's timeline, oldest first")
     notifications: list[NotificationOut] = Field(description="its messages, oldest first")
     readings: ReadingsWindow
+    trace: TraceOut | None = Field(
+        description="the upstream stations that moved before the section rose, as computed "
+        "when the incident opened; null for rules not about water"
+    )
 
 
 class AcknowledgeIn(BaseModel):

@@ -34,11 +34,13 @@ log = logging.getLogger(__name__)
 
 # What a ref is built from, hashed: a change to any of them is a new version.
 VERSION = "md5(concat_ws('|', s.code, s.section_id, s.qc_overrides::text, sec.waterbody))"
+# A station of no section (an outfall) runs into a river: its values are classed as such.
+WATERBODY = "coalesce(sec.waterbody, 'river')"
 LOAD = text(
     f"""
-    SELECT s.id, s.code, s.section_id, sec.waterbody, s.qc_overrides, s.api_key_hash,
+    SELECT s.id, s.code, s.section_id, {WATERBODY}, s.qc_overrides, s.api_key_hash,
            {VERSION}
-    FROM stations s JOIN sections sec ON sec.id = s.section_id
+    FROM stations s LEFT JOIN sections sec ON sec.id = s.section_id
     WHERE (s.api_key_hash = :hash AND s.active) OR s.id = :id
     """
 )
@@ -50,7 +52,7 @@ CHECK = f"""
                  WHERE t.section_id = s.section_id ORDER BY t.year),
            ARRAY(SELECT t.binding_class FROM section_targets t
                  WHERE t.section_id = s.section_id ORDER BY t.year)
-    FROM stations s JOIN sections sec ON sec.id = s.section_id
+    FROM stations s LEFT JOIN sections sec ON sec.id = s.section_id
     WHERE s.id = %(station)s
       AND (%(hash)s::text IS NULL OR (s.api_key_hash = %(hash)s AND s.active))
     FOR KEY SHARE OF s
@@ -62,7 +64,7 @@ CACHE_LIMIT = 100_000  # stations per process; beyond it the cache starts again
 class StationRef:
     id: int
     code: str
-    section_id: int
+    section_id: int | None  # None: a station of no section (an outfall)
     waterbody: str
     key_hash: str
     version: str

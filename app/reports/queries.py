@@ -89,9 +89,13 @@ def stations(session: Session) -> list[StationInfo]:
             Station.section_id,
             Station.reporting_interval_s,
             Station.active,
-        )
+        ).where(Station.section_id.is_not(None))
     ).all()
-    return [StationInfo(int(a), str(b), int(c), int(d), bool(e)) for a, b, c, d, e in rows]
+    return [
+        StationInfo(int(a), str(b), int(c), int(d), bool(e))
+        for a, b, c, d, e in rows
+        if c is not None
+    ]
 
 
 _INCIDENTS = text(

@@ -32,8 +32,10 @@ def station_qc(
 @station_cli.command("add")
 def station_add(
     code: Annotated[str, typer.Argument(help="the station's code, unique")],
-    section: Annotated[str, typer.Option(help="code of the section it reports for")],
     name: Annotated[str, typer.Option(help="display name")],
+    section: Annotated[
+        str | None, typer.Option(help="code of the section it reports for; none: an outfall")
+    ] = None,
     mn: Annotated[str | None, typer.Option(help="HJ 212 MN of its data logger")] = None,
     interval: Annotated[int, typer.Option(help="expected reporting interval, seconds")] = 3600,
     hj212_password: Annotated[
@@ -53,7 +55,7 @@ def station_add(
             reporting_interval_s=interval,
             hj212_password=hj212_password,
         )
-        typer.echo(f"station {station.code} added for section {section}")
+        typer.echo(f"station {station.code} added for section {section or '(none)'}")
     typer.echo(f"API key (store it now; it is not shown again): {key}")
 
 
@@ -65,7 +67,8 @@ def station_list() -> None:
     with transaction() as session:
         for s in stations.list_stations(session):
             state = "active" if s.active else "inactive"
-            typer.echo(f"{s.code}\t{s.section.code}\t{s.mn or '-'}\t{state}\t{s.name}")
+            section = s.section.code if s.section else "-"
+            typer.echo(f"{s.code}\t{section}\t{s.mn or '-'}\t{state}\t{s.name}")
 
 
 @station_cli.command("rotate-key")

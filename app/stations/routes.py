@@ -21,7 +21,7 @@ def _out(station: Station) -> StationOut:
     return StationOut(
         code=station.code,
         mn=station.mn,
-        section=station.section.code,
+        section=station.section.code if station.section else None,
         name=station.name,
         reporting_interval_s=station.reporting_interval_s,
         active=station.active,

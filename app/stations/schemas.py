@@ -10,7 +10,9 @@ class StationOut(BaseModel):
 
     code: str
     mn: str | None = Field(description="HJ 212 MN of the station's data logger")
-    section: str = Field(description="code of the section the station reports for")
+    section: str | None = Field(
+        description="code of the section the station reports for; null: none (an outfall)"
+    )
     name: str
     reporting_interval_s: int
     active: bool

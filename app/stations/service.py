@@ -49,15 +49,16 @@ def add_station(
     session: Session,
     *,
     code: str,
-    section_code: str,
+    section_code: str | None,
     name: str,
     mn: str | None = None,
     reporting_interval_s: int = 3600,
     simulated: bool = False,
     hj212_password: str | None = None,
 ) -> tuple[Station, str]:
-    """Register a station; returns it with its API key, which is not retrievable later."""
-    section = get_section(session, section_code, with_details=False)
+    """Register a station; returns it with its API key, which is not retrievable later.
+    Without a section it reports for none (an outfall watched for tracing)."""
+    section = get_section(session, section_code, with_details=False) if section_code else None
     same = Station.code == code
     if mn is not None:
         same = same | (Station.mn == mn)

@@ -89,6 +89,9 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/tokens"): SIGNED_IN,
     ("DELETE", "/api/v1/tokens/{token_id}"): SIGNED_IN,
     ("GET", "/api/v1/audit"): ONLY_ADMIN,
+    ("GET", "/api/v1/sections/{code}/upstream"): STAFF,
+    ("PUT", "/api/v1/sections/{code}/upstream"): frozenset({ADMIN, OPS}),
+    ("POST", "/api/v1/sections/upstream/import"): frozenset({ADMIN, OPS}),
     # Single sign-on: anyone may start it (404 here: it is off unless configured).
     ("GET", "/auth/oidc/login"): EVERYONE,
     ("GET", "/auth/oidc/callback"): EVERYONE,
@@ -103,6 +106,7 @@ SCOPED_OBJECT = {
     ("GET", "/api/v1/stations/{code}/hj212"),
     ("GET", "/api/v1/contacts/{contact_id}"),
     ("GET", "/api/v1/sections/{code}/routes"),
+    ("GET", "/api/v1/sections/{code}/upstream"),
     ("GET", "/api/v1/incidents/{incident_id}"),
     ("POST", "/api/v1/incidents/{incident_id}/acknowledge"),
     ("POST", "/api/v1/incidents/{incident_id}/resolve"),
@@ -112,6 +116,7 @@ BODIES: dict[str, Any] = {
     "/api/v1/incidents/{incident_id}/acknowledge": {"by": "matrix"},
     "/api/v1/incidents/{incident_id}/resolve": {"note": "matrix", "force": True},
     "/api/v1/stations/{code}/hj212/commands": {"cn": "1012"},
+    "/api/v1/sections/{code}/upstream": [],
 }
 
 

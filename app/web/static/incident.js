@@ -3,6 +3,7 @@ import {
   AuthError, DATA, QC, RULES, SEVERITIES, STATES, USER, api, classBadge, el, fmtValue, refusal,
   table, timeEl,
 } from "./common.js";
+import { traceView } from "./trace.js";
 
 // The kinds alerts/incidents.py and alerts/notifier.py record.
 const EVENTS = {
@@ -57,6 +58,7 @@ async function load() {
   document.getElementById("summary").replaceChildren(summary(i));
   document.getElementById("timeline").replaceChildren(...timeline(i));
   document.getElementById("readings").replaceChildren(...[readings(i)].flat().filter(Boolean));
+  document.getElementById("trace").replaceChildren(...traceView(i.trace));
   // Offered to a role that may act (app/access/policy.py); the API checks it again.
   const act = document.getElementById("act");
   act.hidden = !USER.can_act || i.state === "resolved";

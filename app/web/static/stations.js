@@ -14,7 +14,7 @@ function row(s) {
     : s.silent ? el("span", { class: "badge bad" }, "无数据") : el("span", { class: "badge" }, "正常");
   return el("tr", { "data-station": s.code, "data-silent": s.silent },
     el("th", { scope: "row" }, s.code, s.simulated ? el("small", {}, "（模拟）") : null),
-    el("td", {}, s.name), el("td", {}, el("a", { href: `/sections/${encodeURIComponent(s.section)}` }, s.section)),
+    el("td", {}, s.name), el("td", {}, s.section ? el("a", { href: `/sections/${encodeURIComponent(s.section)}` }, s.section) : "—"),
     el("td", {}, status), el("td", {}, timeEl(s.last_reading)), el("td", {}, fmtAge(s.age_s)),
     el("td", { class: "num" }, s.reporting_interval_s < 60 ? `${s.reporting_interval_s} 秒` : `${Math.round(s.reporting_interval_s / 60)} 分钟`),
     el("td", { class: "num" }, total),
