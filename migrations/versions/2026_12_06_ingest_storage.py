@@ -15,7 +15,7 @@ CHECK), which is what the foreign key locked once per row. What the keys also di
   statement trigger on parameters raises foreign_key_violation (23503).
 
 Revision ID: 0011_ingest_storage
-Revises: 0008_rollups
+Revises: 0010_upstream
 Create Date: 2026-12-06
 """
 
@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0011_ingest_storage"
-down_revision: str | None = "0008_rollups"
+down_revision: str | None = "0010_upstream"
 branch_labels: Sequence[str] | None = None
 depends_on: Sequence[str] | None = None
 
