@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,11 +17,11 @@ import numpy as np
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from alerts import early_warning, metrics, notifier
 from alerts import incidents as lifecycle
-from alerts import metrics, notifier
 from alerts.incidents import Change, Severity, State, Subject
 from alerts.models import AlertRule, EvaluatorState, Incident
-from alerts.rules import Persistence, RuleConfig, Series, Verdict, judge, worst
+from alerts.rules import Persistence, RuleConfig, Series, Verdict, is_clear, judge, worst
 from alerts.vocabulary import Rule
 from core.catalogue import targets_in_force
 from core.models import Section, Station, counted_value_sql
@@ -94,6 +94,7 @@ class Stats:
     resolved: int = 0
     messages: int = 0
     skipped: bool = False  # another replica held the lock
+    unconfirmed: list[int] = field(default_factory=list)  # opened on suspect readings
 
 
 def rule_configs(session: Session) -> dict[Rule, RuleConfig]:
@@ -107,6 +108,10 @@ def rule_configs(session: Session) -> dict[Rule, RuleConfig]:
             hold_s=r.hold_s,
             repeat_s=r.repeat_s,
             silent_factor=r.silent_factor,
+            unconfirmed=r.unconfirmed,
+            unconfirmed_tier1=r.unconfirmed_tier1,
+            clear_margin=r.clear_margin,
+            clear_readings=r.clear_readings,
         )
         for r in session.scalars(select(AlertRule))
     }
@@ -125,6 +130,7 @@ def _tail(configs: dict[Rule, RuleConfig]) -> tuple[int, timedelta]:
         config = configs[rule]
         if not config.enabled:
             continue
+        rows = max(rows, config.clear_readings)  # hysteresis: that many clear in a row
         if config.persistence is Persistence.CONSECUTIVE:
             rows = max(rows, config.consecutive)
         elif config.persistence is Persistence.ROLLING_MEAN:
@@ -234,6 +240,7 @@ def evaluate(
             verdicts = [v for s in section_series if (v := judge(config, s))]
             _apply(session, subject, config, worst(verdicts), section_series, policy, now, stats)
         _tell_target_miss_once_class_v_is_gone(session, section_id, configs, policy, now, stats)
+    _warn_early(session, configs, policy, since, late_horizon, now, stats)
 
     if touched:
         newest = max(touched.values())
@@ -243,6 +250,22 @@ def evaluate(
         elif newest > state.received_until:
             state.received_until = newest
     return stats
+
+
+def _warn_early(
+    session: Session,
+    configs: dict[Rule, RuleConfig],
+    policy: notifier.Policy,
+    since: datetime,
+    late_horizon: timedelta,
+    now: datetime,
+    stats: Stats,
+) -> None:
+    """Suspect readings that would raise open unconfirmed incidents (alerts.early_warning)."""
+    opened, messages = early_warning.warn(session, configs, policy, since, late_horizon, now)
+    stats.unconfirmed += opened
+    stats.opened += len(opened)
+    stats.messages += messages
 
 
 def _current(series: list[Series]) -> dict[str, Any]:
@@ -264,6 +287,10 @@ def _apply(
     now: datetime,
     stats: Stats,
 ) -> None:
+    settled, messages = early_warning.settle(session, subject, config, verdict, series, policy, now)
+    if settled:  # an unconfirmed incident: confirmed, withdrawn or still waiting
+        stats.messages += messages
+        return
     if verdict is not None:
         incident, change = lifecycle.raise_or_update(
             session, subject, severity=verdict.severity, details=verdict.details, at=now
@@ -282,6 +309,9 @@ def _apply(
     # quiet, or whose data all failed QC, proves nothing (silence has its own rule).
     latest = max((int(s.times[-1]) for s in series), default=None)
     if latest is None or latest <= int(clear.details.get("time", 0)):
+        return
+    if not all(is_clear(config, s) for s in series):
+        clear.clear_since = None  # hysteresis: still within the margin of the limit
         return
     lifecycle.mark_clear(session, clear, now)
     assert clear.clear_since is not None
@@ -320,6 +350,7 @@ def _tell_target_miss_once_class_v_is_gone(
     if (
         miss is not None
         and miss.state == State.OPEN
+        and miss.confirmation != early_warning.UNCONFIRMED
         and miss.severity > Severity.INFO
         and miss.notified_severity < miss.severity
         and _should_notify(session, miss)

@@ -305,6 +305,10 @@ class Hj212Command(Base):
     qn_rtn: Mapped[int | None] = mapped_column(SmallInteger)
     exe_rtn: Mapped[int | None] = mapped_column(SmallInteger)
     answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # A re-measure asked for an (unconfirmed) incident: its timeline shows the answers.
+    incident_id: Mapped[int | None] = mapped_column(
+        ForeignKey("incidents.id", ondelete="SET NULL"), index=True
+    )
 
 
 class StoredReport(Base):

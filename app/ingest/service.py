@@ -76,7 +76,7 @@ class IngestResult:
     refused: int
     errors: list[Refusal]
     times: list[TimeResult]
-    # Stored something QC-good and live: the evaluator has something to judge.
+    # Stored something QC-good or suspect and live: the evaluator has something to judge.
     may_alert: bool = False
 
 
@@ -198,6 +198,8 @@ def ingest(
     _count_stored(counts, cols["qc_flag"], path)
 
     good = cols["qc_flag"] == QCFlag.GOOD
+    # Suspect data wake the evaluator too: they may open an unconfirmed early warning.
+    live_judged = good | (cols["qc_flag"] == QCFlag.SUSPECT)
     times, evaluation, targets = evaluate_times(session, station, cols, good)
     # The readings of each time, by one sort rather than a scan per time.
     at = np.searchsorted(times, cols["time_us"])
@@ -237,7 +239,9 @@ def ingest(
         refused=parsed.refused_values,
         errors=parsed.refused,
         times=results,
-        may_alert=bool((counts.inserted or counts.revised) and (good & ~cols["backfill"]).any()),
+        may_alert=bool(
+            (counts.inserted or counts.revised) and (live_judged & ~cols["backfill"]).any()
+        ),
     )
 
 
