@@ -25,7 +25,7 @@ from app.access.deps import require
 from app.access.policy import Perm, Principal
 from app.access.scope import check_section
 from app.deps import SessionDep, SettingsDep
-from app.incidents import queries
+from app.incidents import queries, remeasure
 from app.incidents.schemas import (
     AcknowledgeIn,
     EventOut,
@@ -34,9 +34,11 @@ from app.incidents.schemas import (
     NotificationOut,
     ReadingOut,
     ReadingsWindow,
+    RemeasureOut,
     ResolveIn,
     incident_out,
     notifications_out,
+    remeasure_out,
 )
 from app.params import Id8, PageOffset
 from core.errors import NotFound
@@ -107,6 +109,7 @@ def _detail(session: SessionDep, incident: Incident, readings_limit: int) -> Inc
             truncated=truncated,
             readings=[ReadingOut.model_validate(r) for r in rows],
         ),
+        remeasure=remeasure_out(remeasure.status(session, incident, datetime.now(UTC))),
     )
 
 
@@ -156,6 +159,24 @@ def resolve(
         session, incident, at=datetime.now(UTC), note=body.note, by=body.by, force=body.force
     )
     return incident_out(incident, queries.context(session, incident))
+
+
+@router.post(
+    "/incidents/{incident_id}/remeasure",
+    response_model=RemeasureOut,
+    status_code=202,
+    summary="Ask for a measurement now: HJ 212 即时采样 (CN 3012) to a connected logger, "
+    "otherwise the station's next reading is awaited (409 once resolved)",
+    responses={409: {"description": "resolved already, or the incident names no station"}},
+)
+def ask_remeasure(
+    incident_id: Id8,
+    session: SessionDep,
+    principal: Annotated[Principal, require(Perm.LOGGERS_COMMAND)],
+) -> RemeasureOut:
+    incident = _in_reach(session, principal, lifecycle.get(session, incident_id, lock=True))
+    found = remeasure.request(session, incident, by=principal.username, now=datetime.now(UTC))
+    return remeasure_out(found)
 
 
 @router.get(
