@@ -115,13 +115,16 @@ def request(session: Session, incident: Incident, *, by: str, now: datetime) -> 
 
 
 def for_unconfirmed(session: Session, incident_ids: list[int], now: datetime) -> None:
-    """The evaluator's new unconfirmed warnings, each asked to be re-measured at once."""
+    """The evaluator's new unconfirmed warnings, each station asked to re-measure once:
+    its class-V and target-miss warnings come from the same reading (the first, class V,
+    holds the command)."""
+    asked: set[int] = set()
     for incident_id in incident_ids:
         incident = session.get(Incident, incident_id)
         # One withdrawn in the same run, or naming no station, needs nothing measured.
-        if (
-            incident is not None
-            and incident.state != State.RESOLVED
-            and _station(session, incident)
-        ):
+        if incident is None or incident.state == State.RESOLVED:
+            continue
+        station = _station(session, incident)
+        if station is not None and station.id not in asked:
+            asked.add(station.id)
             request(session, incident, by="riverwatch", now=now)
