@@ -11,6 +11,7 @@ whoever was told hears so.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -165,6 +166,11 @@ def _told_by_class_v(session: Session, incident: Incident) -> bool:
     return lifecycle.find_open(session, subject, lock=False) is not None
 
 
+def waiting(open_incidents: Iterable[Incident]) -> set[Subject]:
+    """The subjects whose open incident awaits confirmation."""
+    return {Subject(i.rule, i.section_id) for i in open_incidents if i.confirmation == UNCONFIRMED}
+
+
 def settle(
     session: Session,
     subject: Subject,
@@ -173,25 +179,25 @@ def settle(
     series: list[Series],
     policy: notifier.Policy,
     now: datetime,
-) -> tuple[bool, int]:
-    """The evaluator's step for a subject with an unconfirmed incident: whether it was
-    one (the usual step is then skipped), and the messages written."""
+) -> int:
+    """The evaluator's step for a subject with an unconfirmed incident, instead of the
+    usual one; the messages written."""
     incident = lifecycle.find_open(session, subject)
     if incident is None or incident.confirmation != UNCONFIRMED:
-        return False, 0
+        return 0  # settled since the evaluator read it
     if verdict is not None:
-        return True, _confirm(session, incident, config, verdict, policy, now)
+        return _confirm(session, incident, config, verdict, policy, now)
     mine = [s for s in series if s.station_code == incident.details.get("station")]
     suspect_time = int(incident.details.get("time", 0))
     if not mine or int(mine[0].times[-1]) <= suspect_time:
-        return True, 0  # no good reading since: still waiting
+        return 0  # no good reading since: still waiting
     station = mine[0]
     last = station.rows.stop - 1
     klass = station.evaluation.water_class[last : last + 1]
     if severity_of(Rule(subject.rule), klass, station.binding, station.stretch)[0] > Severity.INFO:
-        return True, 0  # offending, but the rule's persistence is not met yet
+        return 0  # offending, but the rule's persistence is not met yet
     current = {"class": int(klass[0]), "time": int(station.times[-1])}
-    return True, _withdraw(session, incident, policy, now, current)
+    return _withdraw(session, incident, policy, now, current)
 
 
 def _confirm(

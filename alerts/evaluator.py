@@ -226,6 +226,7 @@ def evaluate(
         )
     ).all()
     section_ids = sorted(set(touched) | {i.section_id for i in open_rows if i.section_id})
+    waiting = early_warning.waiting(open_rows)
     configs = rule_configs(session)
     series = _series(session, section_ids, now, configs) if section_ids else {}
 
@@ -238,6 +239,11 @@ def evaluate(
                 _retire(session, subject, now, stats)
                 continue
             verdicts = [v for s in section_series if (v := judge(config, s))]
+            if subject in waiting:  # an unconfirmed warning: confirmed, withdrawn or not yet
+                stats.messages += early_warning.settle(
+                    session, subject, config, worst(verdicts), section_series, policy, now
+                )
+                continue
             _apply(session, subject, config, worst(verdicts), section_series, policy, now, stats)
         _tell_target_miss_once_class_v_is_gone(session, section_id, configs, policy, now, stats)
     _warn_early(session, configs, policy, since, late_horizon, now, stats)
@@ -287,10 +293,6 @@ def _apply(
     now: datetime,
     stats: Stats,
 ) -> None:
-    settled, messages = early_warning.settle(session, subject, config, verdict, series, policy, now)
-    if settled:  # an unconfirmed incident: confirmed, withdrawn or still waiting
-        stats.messages += messages
-        return
     if verdict is not None:
         incident, change = lifecycle.raise_or_update(
             session, subject, severity=verdict.severity, details=verdict.details, at=now
