@@ -168,6 +168,13 @@ class Reading(Base):
     __tablename__ = "readings"
     __table_args__ = (
         Index("ix_readings_time", "time"),
+        # Early warning (alerts/early_warning.py) looks for newly received suspect live
+        # readings every run: rare rows, so a small index rather than a scan of the day.
+        Index(
+            "ix_readings_suspect",
+            "received_at",
+            postgresql_where=text("qc_flag = 3 AND NOT backfill"),
+        ),
         CheckConstraint("water_class BETWEEN 0 AND 6", name="water_class"),
         CheckConstraint("kind BETWEEN 0 AND 3", name="kind"),
     )

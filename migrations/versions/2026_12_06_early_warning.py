@@ -48,9 +48,16 @@ def upgrade() -> None:
         ondelete="SET NULL",
     )
     op.create_index(op.f("ix_hj212_commands_incident_id"), "hj212_commands", ["incident_id"])
+    op.create_index(
+        "ix_readings_suspect",
+        "readings",
+        ["received_at"],
+        postgresql_where=sa.text("qc_flag = 3 AND NOT backfill"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_readings_suspect", table_name="readings")
     op.drop_index(op.f("ix_hj212_commands_incident_id"), table_name="hj212_commands")
     op.drop_constraint(
         op.f("fk_hj212_commands_incident_id_incidents"), "hj212_commands", type_="foreignkey"
