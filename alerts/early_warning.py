@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from alerts import incidents as lifecycle
 from alerts import notifier
 from alerts.incidents import Severity, Subject
-from alerts.models import Contact, Incident, IncidentEvent, OutboxMessage, OutboxStatus
+from alerts.models import Contact, Incident, OutboxMessage, OutboxStatus
 from alerts.rules import Persistence, RuleConfig, Series, Verdict, judge, severity_of
 from alerts.vocabulary import Event, Rule
 from core.catalogue import targets_in_force
@@ -37,7 +37,8 @@ UNCONFIRMED, CONFIRMED, NOT_CONFIRMED = "unconfirmed", "confirmed", "not_confirm
 RULES = (Rule.CLASS_V, Rule.TARGET_MISS)
 
 # Per station, its latest live suspect time received since the watermark, unless a good
-# reading of the station is as new or newer (then the rules on good data decide).
+# reading of the station is as new or newer (then the rules on good data decide) or it
+# warned already (the watermark lags for late commits: later runs see it again).
 SUSPECT_SQL = text(
     f"""
     SELECT DISTINCT ON (r.station_id) r.station_id, r.time
@@ -48,6 +49,13 @@ SUSPECT_SQL = text(
         SELECT 1 FROM readings g
         WHERE g.station_id = r.station_id AND g.time >= r.time
           AND g.qc_flag = {int(QCFlag.GOOD)} AND NOT g.backfill
+      )
+      AND NOT EXISTS (
+        SELECT 1 FROM incidents i JOIN incident_events e ON e.incident_id = i.id
+        WHERE i.section_id = st.section_id AND i.confirmation IS NOT NULL
+          AND e.kind = '{UNCONFIRMED}'
+          AND e.details @> jsonb_build_object(
+                'station', st.code, 'time', floor(extract(epoch FROM r.time))::bigint)
       )
     ORDER BY r.station_id, r.time DESC
     """
@@ -115,7 +123,6 @@ def warn(
                 verdict is None
                 or verdict.severity <= Severity.INFO
                 or lifecycle.find_open(session, subject) is not None
-                or _warned_before(session, subject, verdict)
             ):
                 continue
             incident = _open(session, subject, verdict, now)
@@ -125,25 +132,6 @@ def warn(
                     session, incident, policy, now, tier1=config.unconfirmed_tier1
                 )
     return opened, messages
-
-
-def _warned_before(session: Session, subject: Subject, verdict: Verdict) -> bool:
-    """The same suspect reading, seen again by a later run, warns once."""
-    said = {"station": verdict.details["station"], "time": verdict.details["time"]}
-    return (
-        session.scalar(
-            select(IncidentEvent.id)
-            .join(Incident, Incident.id == IncidentEvent.incident_id)
-            .where(
-                Incident.rule == subject.rule,
-                Incident.section_id == subject.section_id,
-                IncidentEvent.kind == UNCONFIRMED,
-                IncidentEvent.details.contains(said),
-            )
-            .limit(1)
-        )
-        is not None
-    )
 
 
 def _open(session: Session, subject: Subject, verdict: Verdict, now: datetime) -> Incident:
