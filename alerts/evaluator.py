@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,11 +17,11 @@ import numpy as np
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from alerts import early_warning, metrics, notifier
 from alerts import incidents as lifecycle
-from alerts import metrics, notifier
 from alerts.incidents import Change, Severity, State, Subject
 from alerts.models import AlertRule, EvaluatorState, Incident
-from alerts.rules import Persistence, RuleConfig, Series, Verdict, judge, worst
+from alerts.rules import Persistence, RuleConfig, Series, Verdict, is_clear, judge, worst
 from alerts.vocabulary import Rule
 from core.catalogue import targets_in_force
 from core.models import Section, Station, counted_value_sql
@@ -95,6 +95,7 @@ class Stats:
     resolved: int = 0
     messages: int = 0
     skipped: bool = False  # another replica held the lock
+    unconfirmed: list[int] = field(default_factory=list)  # opened on suspect readings
 
 
 def rule_configs(session: Session) -> dict[Rule, RuleConfig]:
@@ -108,6 +109,10 @@ def rule_configs(session: Session) -> dict[Rule, RuleConfig]:
             hold_s=r.hold_s,
             repeat_s=r.repeat_s,
             silent_factor=r.silent_factor,
+            unconfirmed=r.unconfirmed,
+            unconfirmed_tier1=r.unconfirmed_tier1,
+            clear_margin=r.clear_margin,
+            clear_readings=r.clear_readings,
         )
         for r in session.scalars(select(AlertRule))
     }
@@ -126,6 +131,7 @@ def _tail(configs: dict[Rule, RuleConfig]) -> tuple[int, timedelta]:
         config = configs[rule]
         if not config.enabled:
             continue
+        rows = max(rows, config.clear_readings)  # hysteresis: that many clear in a row
         if config.persistence is Persistence.CONSECUTIVE:
             rows = max(rows, config.consecutive)
         elif config.persistence is Persistence.ROLLING_MEAN:
@@ -221,6 +227,7 @@ def evaluate(
         )
     ).all()
     section_ids = sorted(set(touched) | {i.section_id for i in open_rows if i.section_id})
+    waiting = early_warning.waiting(open_rows)
     configs = rule_configs(session)
     series = _series(session, section_ids, now, configs) if section_ids else {}
 
@@ -233,8 +240,14 @@ def evaluate(
                 _retire(session, subject, now, stats)
                 continue
             verdicts = [v for s in section_series if (v := judge(config, s))]
+            if subject in waiting:  # an unconfirmed warning: confirmed, withdrawn or not yet
+                stats.messages += early_warning.settle(
+                    session, subject, config, worst(verdicts), section_series, policy, now
+                )
+                continue
             _apply(session, subject, config, worst(verdicts), section_series, policy, now, stats)
         _tell_target_miss_once_class_v_is_gone(session, section_id, configs, policy, now, stats)
+    _warn_early(session, configs, policy, since, late_horizon, now, stats)
 
     if touched:
         newest = max(touched.values())
@@ -244,6 +257,22 @@ def evaluate(
         elif newest > state.received_until:
             state.received_until = newest
     return stats
+
+
+def _warn_early(
+    session: Session,
+    configs: dict[Rule, RuleConfig],
+    policy: notifier.Policy,
+    since: datetime,
+    late_horizon: timedelta,
+    now: datetime,
+    stats: Stats,
+) -> None:
+    """Suspect readings that would raise open unconfirmed incidents (alerts.early_warning)."""
+    opened, messages = early_warning.warn(session, configs, policy, since, late_horizon, now)
+    stats.unconfirmed += opened
+    stats.opened += len(opened)
+    stats.messages += messages
 
 
 def _current(series: list[Series]) -> dict[str, Any]:
@@ -284,6 +313,9 @@ def _apply(
     latest = max((int(s.times[-1]) for s in series), default=None)
     if latest is None or latest <= int(clear.details.get("time", 0)):
         return
+    if not all(is_clear(config, s) for s in series):
+        clear.clear_since = None  # hysteresis: still within the margin of the limit
+        return
     lifecycle.mark_clear(session, clear, now)
     assert clear.clear_since is not None
     if now - clear.clear_since >= timedelta(seconds=config.hold_s):
@@ -321,6 +353,7 @@ def _tell_target_miss_once_class_v_is_gone(
     if (
         miss is not None
         and miss.state == State.OPEN
+        and miss.confirmation != early_warning.UNCONFIRMED
         and miss.severity > Severity.INFO
         and miss.notified_severity < miss.severity
         and _should_notify(session, miss)

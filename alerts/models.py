@@ -31,6 +31,9 @@ from core.models import Base, Section
 
 CONTACT_LEVELS = ("liaison", "village", "township", "county", "office", "operations")
 INCIDENT_STATES = ("open", "acknowledged", "resolved")
+# An incident raised on a QC-suspect reading: unconfirmed until the next good reading
+# confirms it or shows it was not (None: raised on good data).
+CONFIRMATIONS = ("unconfirmed", "confirmed", "not_confirmed")
 
 
 class OutboxStatus(StrEnum):
@@ -138,6 +141,14 @@ class AlertRule(Base):
     repeat_s: Mapped[int] = mapped_column(Integer, server_default="7200")
     # station_silent: no reading for this many reporting intervals.
     silent_factor: Mapped[float] = mapped_column(Double, server_default="3")
+    # A QC-suspect reading that would raise opens an unconfirmed incident at once, told
+    # to operations and, with unconfirmed_tier1, to the tier-1 chiefs.
+    unconfirmed: Mapped[bool] = mapped_column(Boolean, server_default="true")
+    unconfirmed_tier1: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    # Hysteresis: an open incident clears only when each item is this fraction better
+    # than the limit, for `clear_readings` judged times in a row.
+    clear_margin: Mapped[float] = mapped_column(Double, server_default="0.05")
+    clear_readings: Mapped[int] = mapped_column(SmallInteger, server_default="1")
 
 
 class Incident(Base):
@@ -145,6 +156,7 @@ class Incident(Base):
     __table_args__ = (
         CheckConstraint(f"state IN {INCIDENT_STATES}", name="state"),
         CheckConstraint("severity BETWEEN 1 AND 3", name="severity"),
+        CheckConstraint(f"confirmation IN {CONFIRMATIONS}", name="confirmation"),
         # One open incident per (rule, section, station): new readings update it.
         Index(
             "uq_incidents_open",
@@ -179,6 +191,9 @@ class Incident(Base):
     next_reminder_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # The upstream trace as it stood at opening (alerts.trace); None: not a traced rule.
     trace: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    confirmation: Mapped[str | None] = mapped_column(String(16))
+    # Escalation counts from here once an unconfirmed incident is confirmed.
+    confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class IncidentEvent(Base):

@@ -128,6 +128,8 @@ def _send(
         "rule": incident.rule,
         "severity": Severity(incident.severity).name.lower(),
         "state": incident.state,
+        # "unconfirmed": raised on a QC-suspect reading; null: raised on good data.
+        "confirmation": incident.confirmation,
         "details": incident.details,
         "trace": trace.brief(incident.trace),
     }
@@ -192,6 +194,12 @@ def event_name(incident: Incident) -> str:
     return Rule(incident.rule).raises
 
 
+def escalation_start(incident: Incident) -> datetime:
+    """Chiefs escalate from when the incident was raised on good data: an unconfirmed
+    warning's time before confirmation does not count against tier 1."""
+    return incident.confirmed_at or incident.opened_at
+
+
 def on_raised(session: Session, incident: Incident, policy: Policy, now: datetime) -> int:
     """A new or worse incident: tell every tier due by now, schedule the next ones."""
     fields = _fields(session, incident)
@@ -213,7 +221,7 @@ def on_raised(session: Session, incident: Incident, policy: Policy, now: datetim
         incident.notified_severity = incident.severity
         return sent
     delays = contacts.escalation_delays(session, incident.section_id or 0)
-    elapsed = (now - incident.opened_at).total_seconds()
+    elapsed = (now - escalation_start(incident)).total_seconds()
     due = incident.notified_tier
     while (delay := policy.delay_of(due + 1, delays)) is not None and delay <= elapsed:
         due += 1
@@ -241,7 +249,7 @@ def _schedule(incident: Incident, policy: Policy, delays: dict[int, int], now: d
         return
     delay = policy.delay_of(incident.notified_tier + 1, delays)
     incident.next_escalation_at = (
-        incident.opened_at + timedelta(seconds=delay) if delay is not None else None
+        escalation_start(incident) + timedelta(seconds=delay) if delay is not None else None
     )
 
 
@@ -303,3 +311,38 @@ def on_resolved(
         policy,
         now,
     )
+
+
+def on_unconfirmed(
+    session: Session, incident: Incident, policy: Policy, now: datetime, *, tier1: bool
+) -> int:
+    """A warning raised on a QC-suspect reading: operations and, if the rule says so, the
+    tier-1 chiefs, at once; nobody is escalated to until a good reading confirms it."""
+    assert incident.section_id is not None
+    if _muted(session, incident, now, Event.UNCONFIRMED):
+        return 0
+    recipients = contacts.operations_contacts(session, incident.section_id)
+    if tier1:
+        recipients += _chiefs(session, incident, range(1, 2))
+    unique = list({c.id: c for c in recipients}.values())
+    return _send(
+        session, incident, unique, Event.UNCONFIRMED, _fields(session, incident), policy, now
+    )
+
+
+def on_not_confirmed(
+    session: Session,
+    incident: Incident,
+    told: Sequence[Contact],
+    policy: Policy,
+    now: datetime,
+    current: dict[str, Any],
+) -> int:
+    """The next good reading did not bear the warning out: a short word to those told."""
+    if not told or _muted(session, incident, now, Event.NOT_CONFIRMED):
+        return 0
+    fields = _fields(session, incident)
+    if current.get("class"):
+        fields["class"] = class_label(current["class"])
+        fields["time"] = format_time(datetime.fromtimestamp(current["time"], UTC))
+    return _send(session, incident, told, Event.NOT_CONFIRMED, fields, policy, now)

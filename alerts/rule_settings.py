@@ -29,6 +29,13 @@ CHECKS: dict[str, tuple[Any, str]] = {
     "window_s": (lambda v: _whole(v) and 60 <= v <= 7 * 86400, "60 s to 7 days"),
     "hold_s": (lambda v: _whole(v) and 0 <= v <= 7 * 86400, "0 s to 7 days"),
     "repeat_s": (lambda v: _whole(v) and 60 <= v <= 7 * 86400, "60 s to 7 days"),
+    "unconfirmed": (lambda v: isinstance(v, bool), "true or false"),
+    "unconfirmed_tier1": (lambda v: isinstance(v, bool), "true or false"),
+    "clear_margin": (
+        lambda v: isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v <= 0.5,
+        "a fraction 0 to 0.5",
+    ),
+    "clear_readings": (lambda v: _whole(v) and 1 <= v <= 24, "a whole number 1–24"),
     "silent_factor": (
         lambda v: isinstance(v, int | float) and not isinstance(v, bool) and 1 <= v <= 1000,
         "1 to 1000",

@@ -10,7 +10,7 @@ the mean over a window offends.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -21,6 +21,8 @@ from alerts.incidents import Severity
 from alerts.vocabulary import Rule
 from sensors.evaluation import Evaluation, evaluate
 from sensors.gb3838 import WaterClass
+from sensors.parameters import Direction
+from sensors.parameters import get as get_parameter
 
 
 class Persistence(StrEnum):
@@ -39,6 +41,10 @@ class RuleConfig:
     hold_s: int = 3600
     repeat_s: int = 7200
     silent_factor: float = 3.0
+    unconfirmed: bool = True
+    unconfirmed_tier1: bool = False
+    clear_margin: float = 0.0
+    clear_readings: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,3 +178,44 @@ def judge(config: RuleConfig, series: Series) -> Verdict | None:
 def worst(verdicts: list[Verdict]) -> Verdict | None:
     """A section's verdict from its stations': the most severe, then the latest."""
     return max(verdicts, key=lambda v: (v.severity, v.water_class, v.time), default=None)
+
+
+def _toward_worse(
+    code: str, values: npt.NDArray[np.float64], margin: float
+) -> npt.NDArray[np.float64]:
+    """Values moved `margin` (a fraction) towards the bad side of their limits."""
+    direction = get_parameter(code).direction
+    if direction is Direction.AT_MOST:
+        return values * (1 + margin)
+    if direction is Direction.AT_LEAST:
+        return values * (1 - margin)
+    if direction is Direction.WITHIN:  # pH: away from the middle of 6–9
+        return 7.5 + (values - 7.5) * (1 + margin)
+    return values
+
+
+def is_clear(config: RuleConfig, series: Series) -> bool:
+    """Hysteresis: the station counts as clear only when its last `clear_readings` times
+    would not offend even `clear_margin` nearer the limits, so a section hovering around a
+    limit keeps its one incident instead of resolving and reopening it."""
+    needed = config.clear_readings
+    if series.times.size < needed:
+        return False
+    shifted = {
+        code: _toward_worse(code, v, config.clear_margin) for code, v in series.values.items()
+    }
+    moved = replace(series, values=shifted, evaluation=_evaluate(series, shifted), first_row=0)
+    # Each time on its own (a rolling mean stays a mean): persistence is for raising.
+    per_time = config
+    if config.persistence is not Persistence.ROLLING_MEAN:
+        per_time = replace(config, persistence=Persistence.FIRST)
+    for back in range(needed):
+        stop = series.times.size - back
+        tail = replace(
+            moved,
+            times=moved.times[:stop],
+            values={code: v[:stop] for code, v in moved.values.items()},
+        )
+        if judge(per_time, tail) is not None:
+            return False
+    return True

@@ -34,6 +34,10 @@ class Event(StrEnum):
     ESCALATED = "alert.escalated"
     CLASS_V_CLEARED = "alert.class_v_cleared"
     RESOLVED = "alert.resolved"
+    # Raised on a QC-suspect reading, before any good reading confirms it; withdrawn
+    # when the next good reading does not.
+    UNCONFIRMED = "alert.unconfirmed"
+    NOT_CONFIRMED = "alert.not_confirmed"
 
 
 _RAISES: Mapping[Rule, Event] = MappingProxyType(
@@ -52,4 +56,4 @@ _TITLES: Mapping[Rule, str] = MappingProxyType(
 )
 # Messages that chase an open incident, and those that announce one.
 CHASERS: tuple[Event, ...] = (Event.REMINDER, Event.ESCALATED)
-RAISES: tuple[Event, ...] = tuple(_RAISES.values())
+RAISES: tuple[Event, ...] = (*_RAISES.values(), Event.UNCONFIRMED)

@@ -308,6 +308,8 @@ def rule_list() -> None:
                 f"{r.code}\t{'on' if r.enabled else 'off'}\t{r.persistence}"
                 f"\tconsecutive={r.consecutive}\twindow_s={r.window_s}\thold_s={r.hold_s}"
                 f"\trepeat_s={r.repeat_s}\tsilent_factor={r.silent_factor}"
+                f"\tunconfirmed={r.unconfirmed}\tunconfirmed_tier1={r.unconfirmed_tier1}"
+                f"\tclear_margin={r.clear_margin}\tclear_readings={r.clear_readings}"
             )
 
 

@@ -23,6 +23,7 @@ from alerts import dispatcher as delivery
 from alerts import evaluator, metrics, silence
 from alerts.digest import send_daily_digest
 from alerts.notifier import Policy
+from app.incidents import remeasure
 from core.settings import Settings
 from sensors.local_time import SHANGHAI
 
@@ -185,6 +186,7 @@ class Jobs:
                 datetime.now(UTC),
                 late_horizon=timedelta(hours=self.settings.late_horizon_hours),
             )
+            remeasure.for_unconfirmed(session, stats.unconfirmed, datetime.now(UTC))
         if stats.opened or stats.worsened or stats.resolved:
             log.info(
                 "evaluated %d sections: %d opened, %d worsened, %d resolved, %d messages",

@@ -9,6 +9,11 @@ its 200 to the receiver getting the alert is one sample. Between alerts the sect
 recovers (hold 0) so the next offending reading opens a new incident. Prints p50/p99
 with the number of samples; the baseline in the same run is the round trip of a plain
 ingest post (what any alert must at least cost).
+
+In the same run, alternating with those, an early warning: one of 18 stations on default
+QC posts a calm reading and a second later a class-V jump, which QC calls suspect; the
+time from that post's 200 to the unconfirmed warning's receipt is one sample (the
+warning is then closed in the database, so the next jump warns again).
 """
 
 from __future__ import annotations
@@ -26,19 +31,21 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from alerts import contacts
+from alerts import incidents as lifecycle
 from alerts.channels.webhook import new_secret
-from alerts.models import AlertRule
+from alerts.models import AlertRule, Incident
 from app import migrate
 from app.stations import service as stations
 from bench.ingest import start_service
 from core import catalogue
 from core.db import make_engine, recreate_database
+from core.models import Section
 
 
 class Receiver(ThreadingHTTPServer):
@@ -78,7 +85,8 @@ def setup(url: str, n_stations: int, hook: str) -> list[tuple[str, str, str]]:
         catalogue.sync_parameters(session)
         catalogue.seed_plan(session)
         # Recover at once, remind never: each offending reading is a fresh alert.
-        session.execute(update(AlertRule).values(hold_s=0, repeat_s=86400))
+        # Unconfirmed warnings reach the tier-1 chief too: the receiver is theirs.
+        session.execute(update(AlertRule).values(hold_s=0, repeat_s=86400, unconfirmed_tier1=True))
         for i in range(1, 19):
             section = f"S{i:02d}"
             chief = contacts.create_contact(
@@ -101,8 +109,57 @@ def setup(url: str, n_stations: int, hook: str) -> list[tuple[str, str, str]]:
                 "nh3n": {"rate_per_hour": None, "spike_suspect": None, "spike_fail": None}
             }
             out.append((station.code, section, key))
+        for i in range(1, 19):  # default QC: a fast jump is suspect
+            station, key = stations.add_station(
+                session, code=f"E{i:02d}", section_code=f"S{i:02d}", name=f"early {i}"
+            )
+            out.append((station.code, f"S{i:02d}", key))
     engine.dispose()
     return out
+
+
+def wait_for_webhook(receiver: Receiver, code: str, kind: str) -> float | None:
+    """When the receiver got `kind` about station `code` (None: not within 30 s)."""
+    with receiver.arrived:
+        receiver.arrived.wait_for(
+            lambda: any(s == code and k == kind for s, k, _ in receiver.received), timeout=30
+        )
+        arrived = [a for s, k, a in receiver.received if s == code and k == kind]
+        receiver.received.clear()
+    return arrived[0] if arrived else None
+
+
+def close_warnings(url: str, section: str) -> None:
+    """The bench's early warnings are never confirmed: close them for the next jump."""
+    engine = make_engine(url, pool_size=1)
+    with Session(engine) as session, session.begin():
+        for incident in session.scalars(
+            select(Incident)
+            .join(Section, Section.id == Incident.section_id)
+            .where(Section.code == section, Incident.state != "resolved")
+            .with_for_update()
+        ):
+            lifecycle.resolve(session, incident, at=datetime.now(UTC), by="bench", force=True)
+    engine.dispose()
+
+
+def early_warning(
+    client: httpx.Client, receiver: Receiver, station: tuple[str, str, str]
+) -> float | None:
+    code, _, key = station
+    headers = {"Authorization": f"Bearer {key}"}
+    t = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=2)
+    # A second before: after this station's previous jump (it is the jump's neighbour,
+    # so the jump is suspect again, and the station's good data stay calm).
+    calm = {"time": (t - timedelta(seconds=1)).isoformat(), "values": {"nh3n": 0.3}}
+    client.post("/api/v1/readings", headers=headers, json={"readings": [calm]})
+    time.sleep(0.2)
+    jump = {"time": t.isoformat(), "values": {"nh3n": 2.5}}
+    r = client.post("/api/v1/readings", headers=headers, json={"readings": [jump]})
+    responded = time.perf_counter()
+    r.raise_for_status()
+    arrived = wait_for_webhook(receiver, code, "alert.unconfirmed")
+    return None if arrived is None else arrived - responded
 
 
 def main() -> None:
@@ -118,7 +175,8 @@ def main() -> None:
     threading.Thread(target=receiver.serve_forever, daemon=True).start()
     hook = f"http://127.0.0.1:{receiver.server_address[1]}/hook"
     url = recreate_database(args.database_url, "riverwatch_bench_alerts")
-    fleet = setup(url, args.stations, hook)
+    everyone = setup(url, args.stations, hook)
+    fleet, early = everyone[: args.stations], everyone[args.stations :]
     env_extra = {"RIVERWATCH_QUIET_HOURS": "", "RIVERWATCH_EVALUATE_INTERVAL_S": "15"}
     os.environ.update(env_extra)
     proc = start_service(url, args.port)
@@ -149,7 +207,7 @@ def main() -> None:
         pool.submit(background)
         client = httpx.Client(base_url=base, timeout=30, trust_env=False)
         try:
-            samples, baseline = [], []
+            samples, baseline, suspect = [], [], []
             for n in range(args.alerts):
                 # Consecutive alerts fall on different sections (station i is on S(i % 18)).
                 code, section, key = fleet[n % len(fleet)]
@@ -196,6 +254,14 @@ def main() -> None:
                     },
                 )
                 time.sleep(0.2)
+                # Half the sections away from this alert's: an early warning.
+                station = early[(n + 9) % len(early)]
+                got_early = early_warning(client, receiver, station)
+                if got_early is None:
+                    print(f"early warning {n} for {station[0]} not received within 30 s")
+                else:
+                    suspect.append(got_early)
+                close_warnings(url, station[1])
         finally:
             stop.set()
             proc.terminate()
@@ -211,6 +277,13 @@ def main() -> None:
         f"ingest response → webhook receipt: p50 {np.percentile(ms, 50):.0f} ms, "
         f"p99 {np.percentile(ms, 99):.0f} ms, max {ms.max():.0f} ms (goal p99 ≤ 2000 ms)"
     )
+    early_ms = np.array(suspect) * 1000
+    if early_ms.size:
+        print(
+            f"suspect jump → unconfirmed warning receipt ({early_ms.size} samples): "
+            f"p50 {np.percentile(early_ms, 50):.0f} ms, p99 {np.percentile(early_ms, 99):.0f} ms, "
+            f"max {early_ms.max():.0f} ms (goal p99 ≤ 2000 ms, as confirmed)"
+        )
     print(
         f"baseline, the ingest post itself: p50 {np.percentile(base_ms, 50):.0f} ms, "
         f"p99 {np.percentile(base_ms, 99):.0f} ms"

@@ -194,6 +194,13 @@ class Reading(Base):
     __tablename__ = "readings"
     __table_args__ = (
         Index("ix_readings_time", "time"),
+        # Early warning (alerts/early_warning.py) looks for newly received suspect live
+        # readings every run: rare rows, so a small index rather than a scan of the day.
+        Index(
+            "ix_readings_suspect",
+            "received_at",
+            postgresql_where=text("qc_flag = 3 AND NOT backfill"),
+        ),
         CheckConstraint("water_class BETWEEN 0 AND 6", name="water_class"),
         CheckConstraint("kind BETWEEN 0 AND 3", name="kind"),
     )
@@ -330,6 +337,10 @@ class Hj212Command(Base):
     qn_rtn: Mapped[int | None] = mapped_column(SmallInteger)
     exe_rtn: Mapped[int | None] = mapped_column(SmallInteger)
     answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # A re-measure asked for an (unconfirmed) incident: its timeline shows the answers.
+    incident_id: Mapped[int | None] = mapped_column(
+        ForeignKey("incidents.id", ondelete="SET NULL"), index=True
+    )
 
 
 class StoredReport(Base):

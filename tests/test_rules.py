@@ -40,6 +40,20 @@ def test_rules_are_listed_and_changed_over_http(seeded: Session, client: httpx.C
     assert client.patch("/api/v1/rules/nope", json={"hold_s": 10}).status_code == 404
 
 
+def test_early_warning_and_hysteresis_settings_over_http(
+    seeded: Session, client: httpx.Client
+) -> None:
+    rule = next(r for r in client.get("/api/v1/rules").json() if r["code"] == "class_v")
+    assert (rule["unconfirmed"], rule["unconfirmed_tier1"]) == (True, False)
+    assert (rule["clear_margin"], rule["clear_readings"]) == (0.05, 1)
+    body = {"unconfirmed_tier1": True, "clear_margin": 0.1, "clear_readings": 3}
+    changed = client.patch("/api/v1/rules/class_v", json=body)
+    assert changed.status_code == 200, changed.text
+    assert {k: changed.json()[k] for k in body} == body
+    for wrong in ({"clear_margin": 0.9}, {"clear_readings": 0}, {"unconfirmed": "yes"}):
+        assert client.patch("/api/v1/rules/class_v", json=wrong).status_code == 422, wrong
+
+
 def test_qc_overrides_are_validated_and_merged(seeded: Session) -> None:
     stations.add_station(seeded, code="ST-Q", section_code="S07", name="q")
     assert stations.set_qc_overrides(seeded, "ST-Q", "nh3n", {"spike_suspect": 0.5}) == {

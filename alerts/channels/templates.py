@@ -35,6 +35,13 @@ TEMPLATES: Mapping[str, str] = MappingProxyType(
         "alert.reminder": "{section}断面{class}类预警（{since}起）尚未确认处置，请及时处置。",
         "alert.resolved": "{section}断面{time}水质恢复为{class}类，达到目标{target}类，预警解除。",
         "alert.class_v_cleared": "{section}断面{time}水质为{class}类，已消除Ⅴ类，Ⅴ类预警解除。",
+        "alert.unconfirmed": (
+            "{section}断面{time}{indicator}{value}{unit}，疑似{class}类，数据待确认"
+            "（下一次监测确认或撤销），请关注。"
+        ),
+        "alert.not_confirmed": (
+            "{section}断面{time}监测为{class}类，此前未经确认的{indicator}预警不成立，予以撤销。"
+        ),
         "station.silent": "{section}断面{station}自{since}起无数据上报，请核查设备及通讯。",
         "digest.daily": "{date}水质日报：未解除预警{open}起（严重{critical}起），{sections}。",
     }

@@ -10,6 +10,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from alerts.incidents import add_event
+from alerts.models import Incident
 from core.errors import BadRequest
 from core.models import Hj212Command, Station
 from sensors.hj212.packet import BEIJING, Packet, format_time
@@ -109,7 +111,25 @@ def record_answer(session: Session, station_id: int, packet: Packet) -> bool:
     else:
         command.exe_rtn = code
         command.state = "done" if code == 1 else "failed"
+    if command.incident_id is not None:
+        _tell_incident(session, command, packet.cn, code)
     return True
+
+
+def _tell_incident(session: Session, command: Hj212Command, cn: str, code: int | None) -> None:
+    """A re-measure's answer goes on its incident's timeline."""
+    incident = session.get(Incident, command.incident_id)
+    if incident is not None:
+        add_event(
+            session,
+            incident,
+            "remeasure_answer",
+            datetime.now(UTC),
+            qn=command.qn,
+            cn=cn,
+            code=code,
+            state=command.state,
+        )
 
 
 def expire(session: Session) -> None:

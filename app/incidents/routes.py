@@ -25,7 +25,7 @@ from app.access.deps import require
 from app.access.policy import Perm, Principal
 from app.access.scope import check_section
 from app.deps import SessionDep, SettingsDep
-from app.incidents import queries
+from app.incidents import queries, remeasure
 from app.incidents.schemas import (
     AcknowledgeIn,
     EventOut,
@@ -34,10 +34,12 @@ from app.incidents.schemas import (
     NotificationOut,
     ReadingOut,
     ReadingsWindow,
+    RemeasureOut,
     ResolveIn,
     TraceOut,
     incident_out,
     notifications_out,
+    remeasure_out,
 )
 from app.params import Id8, PageOffset
 from core.errors import NotFound
@@ -109,6 +111,7 @@ def _detail(session: SessionDep, incident: Incident, readings_limit: int) -> Inc
             readings=[ReadingOut.model_validate(r) for r in rows],
         ),
         trace=TraceOut.model_validate(incident.trace) if incident.trace else None,
+        remeasure=remeasure_out(remeasure.status(session, incident, datetime.now(UTC))),
     )
 
 
@@ -158,6 +161,24 @@ def resolve(
         session, incident, at=datetime.now(UTC), note=body.note, by=body.by, force=body.force
     )
     return incident_out(incident, queries.context(session, incident))
+
+
+@router.post(
+    "/incidents/{incident_id}/remeasure",
+    response_model=RemeasureOut,
+    status_code=202,
+    summary="Ask for a measurement now: HJ 212 即时采样 (CN 3012) to a connected logger, "
+    "otherwise the station's next reading is awaited (409 once resolved)",
+    responses={409: {"description": "resolved already, or the incident names no station"}},
+)
+def ask_remeasure(
+    incident_id: Id8,
+    session: SessionDep,
+    principal: Annotated[Principal, require(Perm.LOGGERS_COMMAND)],
+) -> RemeasureOut:
+    incident = _in_reach(session, principal, lifecycle.get(session, incident_id, lock=True))
+    found = remeasure.request(session, incident, by=principal.username, now=datetime.now(UTC))
+    return remeasure_out(found)
 
 
 @router.get(

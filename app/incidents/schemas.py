@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from alerts.incidents import Severity
 from alerts.models import Incident, OutboxMessage
-from app.incidents import queries
+from app.incidents import queries, remeasure
 from app.params import Flag
 
 # Who acted and why are free text, but blank is no answer and a novel is no name.
@@ -46,6 +46,12 @@ class IncidentOut(Schema):
     resolve_note: str | None
     clear_since: datetime | None = Field(description="clear since then, if no longer offending")
     details: dict[str, Any] = Field(description="offending items and values, class and target")
+    confirmation: str | None = Field(
+        default=None,
+        description="raised on a QC-suspect reading: unconfirmed, then confirmed or "
+        "not_confirmed by the station's next good reading; null when raised on good data",
+    )
+    confirmed_at: datetime | None = None
 
 
 class EventOut(Schema):
@@ -144,6 +150,30 @@ class TraceOut(Schema):
     items: list[TraceItemOut] = Field(description="per offending item, the indicator first")
 
 
+class RemeasureCommandOut(Schema):
+    qn: str
+    cn: str = Field(description="3012: take a sample now (即时采样)")
+    cp: str
+    state: str = Field(description="queued, sent, accepted, refused, done, failed or expired")
+    created_at: datetime
+    sent_at: datetime | None
+    qn_rtn: int | None = Field(description="the logger's 9011 QnRtn (1: accepted)")
+    exe_rtn: int | None = Field(description="the logger's 9012 ExeRtn (1: done)")
+    answered_at: datetime | None
+
+
+class RemeasureOut(Schema):
+    station: str | None
+    via: str = Field(
+        description="hj212: the logger is asked to measure now; next_reading: the station "
+        "is waited for (HTTP, or its logger not connected)"
+    )
+    next_reading_due: datetime | None = Field(
+        description="for next_reading: a reporting interval after its last reading"
+    )
+    commands: list[RemeasureCommandOut] = Field(description="re-measure commands, oldest first")
+
+
 class IncidentDetailOut(IncidentOut):
     events: list[EventOut] = Field(description="the incident's timeline, oldest first")
     notifications: list[NotificationOut] = Field(description="its messages, oldest first")
@@ -152,6 +182,7 @@ class IncidentDetailOut(IncidentOut):
         description="the upstream stations that moved before the section rose, as computed "
         "when the incident opened; null for rules not about water"
     )
+    remeasure: RemeasureOut
 
 
 class AcknowledgeIn(BaseModel):
@@ -204,6 +235,17 @@ def incident_out(incident: Incident, where: queries.Context) -> IncidentOut:
         resolve_note=incident.resolve_note,
         clear_since=incident.clear_since,
         details=incident.details,
+        confirmation=incident.confirmation,
+        confirmed_at=incident.confirmed_at,
+    )
+
+
+def remeasure_out(found: remeasure.Status) -> RemeasureOut:
+    return RemeasureOut(
+        station=found.station.code if found.station else None,
+        via=found.via,
+        next_reading_due=found.next_reading_due,
+        commands=[RemeasureCommandOut.model_validate(c) for c in found.commands],
     )
 
 

@@ -46,7 +46,7 @@ class IngestResult:
     refused: int
     errors: list[Refusal]
     times: list[TimeResult]
-    # Stored something QC-good and live: the evaluator has something to judge.
+    # Stored something QC-good or suspect and live: the evaluator has something to judge.
     may_alert: bool = False
 
 
@@ -148,6 +148,8 @@ def ingest(
     _count_stored(counts, cols["qc_flag"], path)
 
     good = cols["qc_flag"] == QCFlag.GOOD
+    # Suspect data wake the evaluator too: they may open an unconfirmed early warning.
+    live_judged = good | (cols["qc_flag"] == QCFlag.SUSPECT)
     times, evaluation, targets = evaluate_times(ref, confirmed, cols, good)
     # The readings of each time, by one sort rather than a scan per time.
     at = np.searchsorted(times, cols["time_us"])
@@ -187,7 +189,9 @@ def ingest(
         refused=parsed.refused_values,
         errors=parsed.refused,
         times=results,
-        may_alert=bool((counts.inserted or counts.revised) and (good & ~cols["backfill"]).any()),
+        may_alert=bool(
+            (counts.inserted or counts.revised) and (live_judged & ~cols["backfill"]).any()
+        ),
     )
 
 

@@ -23,6 +23,16 @@ class RuleOut(BaseModel):
     hold_s: int = Field(description="clear this long before an incident resolves itself")
     repeat_s: int = Field(description="reminder interval while open and unacknowledged")
     silent_factor: float = Field(description="station_silent: reporting intervals of silence")
+    unconfirmed: bool = Field(
+        description="a QC-suspect reading that would raise opens an unconfirmed incident at once"
+    )
+    unconfirmed_tier1: bool = Field(
+        description="unconfirmed warnings go to the tier-1 chiefs too, not only to operations"
+    )
+    clear_margin: float = Field(
+        description="hysteresis: clear only this fraction better than each limit"
+    )
+    clear_readings: int = Field(description="hysteresis: clear for this many judged times")
 
 
 class RulePatch(BaseModel):
@@ -35,6 +45,10 @@ class RulePatch(BaseModel):
     hold_s: Seconds | None = None
     repeat_s: Seconds | None = None
     silent_factor: Annotated[float, Field(gt=0, le=1000, allow_inf_nan=False)] | None = None
+    unconfirmed: Flag | None = None
+    unconfirmed_tier1: Flag | None = None
+    clear_margin: Annotated[float, Field(ge=0, le=0.5, allow_inf_nan=False)] | None = None
+    clear_readings: Annotated[int, Strict(), Field(ge=1, le=24)] | None = None
 
 
 router = APIRouter(tags=["rules"])

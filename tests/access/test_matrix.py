@@ -72,6 +72,7 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/incidents/{incident_id}"): SIGNED_IN,
     ("POST", "/api/v1/incidents/{incident_id}/acknowledge"): frozenset({ADMIN, ANALYST, ZONE}),
     ("POST", "/api/v1/incidents/{incident_id}/resolve"): frozenset({ADMIN, ANALYST, ZONE}),
+    ("POST", "/api/v1/incidents/{incident_id}/remeasure"): frozenset({ADMIN, OPS}),
     ("GET", "/api/v1/notifications"): STAFF,
     ("GET", "/api/v1/dead-letters"): frozenset({ADMIN, OPS}),
     ("POST", "/api/v1/dead-letters/{message_id}/retry"): frozenset({ADMIN, OPS}),
@@ -111,6 +112,7 @@ SCOPED_OBJECT = {
     ("POST", "/api/v1/incidents/{incident_id}/acknowledge"),
     ("POST", "/api/v1/incidents/{incident_id}/resolve"),
     ("GET", "/api/v1/reports/stored/{report_id}"),  # a zone's kept report
+    ("POST", "/api/v1/incidents/{incident_id}/remeasure"),
 }
 BODIES: dict[str, Any] = {
     "/api/v1/incidents/{incident_id}/acknowledge": {"by": "matrix"},

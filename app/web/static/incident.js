@@ -9,8 +9,18 @@ import { traceView } from "./trace.js";
 const EVENTS = {
   opened: "事件开始", worsened: "情况加重", offending_again: "再次超标", clear: "指标恢复",
   notified: "已通知", escalated: "升级通知", muted: "维护期静默", acknowledged: "已确认",
-  resolved: "已解决",
+  resolved: "已解决", unconfirmed: "疑似超标（待确认）", confirmed: "已确认超标",
+  remeasure_requested: "已请求即时采样", remeasure_answer: "采样应答", awaiting_next_reading: "等待下次数据",
 };
+// alerts/early_warning.py: raised on a QC-suspect reading until a good one settles it.
+const CONFIRMATIONS = { unconfirmed: "未确认（数据存疑）", confirmed: "已由正常数据确认", not_confirmed: "未被证实，已撤销" };
+
+function remeasure(r) {
+  if (r.via === "hj212") {
+    return r.commands.map((c) => `即时采样 ${c.qn}：${c.state}`).join("；") || "可请求即时采样（HJ 212 在线）";
+  }
+  return r.next_reading_due ? ["等待下次数据，预计 ", timeEl(r.next_reading_due, { year: true })] : "等待下次数据";
+}
 const MESSAGE_STATUS = { pending: "待发送", delivered: "已送达", dead: "发送失败" };
 const CHANNELS = { sms: "短信", webhook: "Webhook" };
 
@@ -30,6 +40,8 @@ function summary(i) {
     el("dt", {}, "开始"), el("dd", {}, timeEl(i.opened_at, { year: true })),
     el("dt", {}, "确认"), el("dd", {}, i.acknowledged_at ? [timeEl(i.acknowledged_at, { year: true }), " ", i.acknowledged_by ?? ""] : "—"),
     el("dt", {}, "解决"), el("dd", {}, i.resolved_at ? [timeEl(i.resolved_at, { year: true }), " ", i.resolve_note ?? ""] : "—"),
+    i.confirmation ? [el("dt", {}, "核实"), el("dd", { id: "confirmation" }, CONFIRMATIONS[i.confirmation] ?? i.confirmation)] : null,
+    i.confirmation === "unconfirmed" ? [el("dt", {}, "复测"), el("dd", { id: "remeasure" }, remeasure(i.remeasure))] : null,
     el("dt", {}, "详情"), el("dd", {}, describe(i.details) || "—"));
 }
 
