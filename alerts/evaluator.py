@@ -31,12 +31,22 @@ from sensors.readings import pivot
 
 EVALUATE_LOCK = 0x52570001  # advisory lock keys: "RW" + job number
 SILENCE_LOCK = 0x52570002
-# Transactions commit out of order: look back past the watermark by this much, so a
-# reading whose transaction began before the last run but committed after it is seen.
-# Judging a section twice is harmless: incidents are updated, never duplicated.
-LATE_COMMIT_LAG = timedelta(seconds=120)
 LOOKBACK = timedelta(hours=24)
 
+# The stations whose live readings changed since the last run, consumed: a trigger on
+# readings writes evaluator_feed in the writing transaction, so what this DELETE sees is
+# exactly what has committed. A transaction that commits late is read by the next run
+# (no look-back to guess), and a run that rolls back leaves its rows for the next one.
+FEED_SQL = text(
+    """
+    WITH consumed AS (DELETE FROM evaluator_feed RETURNING station_id, received_at)
+    SELECT st.section_id, max(c.received_at)
+    FROM consumed c JOIN stations st ON st.id = c.station_id
+    GROUP BY st.section_id
+    """
+)
+# Without a state (the first run, or after an operator deleted it to judge everything
+# again): every section with live readings received in the lookback.
 TOUCHED_SQL = text(
     """
     SELECT st.section_id, max(r.received_at)
@@ -207,12 +217,7 @@ def evaluate(
         return stats
     metrics.EVALUATOR_RUNS.inc()
     state = session.get(EvaluatorState, "readings", with_for_update=True)
-    since = state.received_until - LATE_COMMIT_LAG if state else now - LOOKBACK
-    # Live readings are never older than the late horizon before their arrival: the
-    # bound on time lets TimescaleDB skip every older chunk.
-    touched: dict[int, datetime] = dict(
-        session.execute(TOUCHED_SQL, {"since": since, "oldest": since - late_horizon}).all()
-    )
+    touched = _touched(session, now, late_horizon, full=state is None)
     open_rows = session.scalars(
         select(Incident).where(
             Incident.state != State.RESOLVED,
@@ -235,14 +240,31 @@ def evaluate(
             _apply(session, subject, config, worst(verdicts), section_series, policy, now, stats)
         _tell_target_miss_once_class_v_is_gone(session, section_id, configs, policy, now, stats)
 
-    if touched:
-        newest = max(touched.values())
+    # The state says the feed is followed from here on; received_until is the newest
+    # arrival judged, for the operator.
+    newest = max(touched.values(), default=None)
+    if newest is not None:
         metrics.EVALUATOR_LAG.observe(max((now - newest).total_seconds(), 0.0))
-        if state is None:
-            session.add(EvaluatorState(name="readings", received_until=newest))
-        elif newest > state.received_until:
-            state.received_until = newest
+    if state is None:
+        session.add(EvaluatorState(name="readings", received_until=newest or now))
+    elif newest is not None and newest > state.received_until:
+        state.received_until = newest
     return stats
+
+
+def _touched(
+    session: Session, now: datetime, late_horizon: timedelta, *, full: bool
+) -> dict[int, datetime]:
+    """The sections with changed live readings, and when the newest of them arrived."""
+    touched: dict[int, datetime] = dict(session.execute(FEED_SQL).all())
+    if full:
+        since = now - LOOKBACK
+        # Live readings are never older than the late horizon before their arrival: the
+        # bound on time lets TimescaleDB skip every older chunk.
+        scanned = session.execute(TOUCHED_SQL, {"since": since, "oldest": since - late_horizon})
+        for section_id, received in scanned:
+            touched[section_id] = max(received, touched.get(section_id, received))
+    return touched
 
 
 def _current(series: list[Series]) -> dict[str, Any]:

@@ -277,7 +277,8 @@ class MuteWindow(Base):
 
 
 class EvaluatorState(Base):
-    """How far the evaluator has read readings (by arrival), so each is judged once."""
+    """That the evaluator follows core.models.EvaluatorFeed, and the newest arrival it
+    judged. Without it, the next run judges every section with readings in the last day."""
 
     __tablename__ = "evaluator_state"
 

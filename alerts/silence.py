@@ -21,13 +21,17 @@ from alerts.models import Incident
 from alerts.vocabulary import Rule
 from core.models import Station
 
-LAST_READING_SQL = text(
+# One set-based query over station_latest (kept by a trigger on readings): the active
+# stations silent now. Per station, a max(time) over its readings cost a probe of each
+# station's last 30 days (10 s at 10,000 stations).
+SILENT_SQL = text(
     """
-    SELECT s.id, s.section_id, s.code, s.reporting_interval_s, s.created_at,
-           (SELECT max(r.time) FROM readings r
-            WHERE r.station_id = s.id AND r.time > :horizon) AS last_time
+    SELECT s.id, s.section_id, s.code, s.created_at, l.time AS last_time
     FROM stations s
+    LEFT JOIN station_latest l ON l.station_id = s.id AND l.time > :horizon
     WHERE s.active
+      AND coalesce(l.time, s.created_at)
+          < :now - s.reporting_interval_s * :factor * interval '1 second'
     """
 )
 HORIZON = timedelta(days=30)
@@ -54,28 +58,38 @@ def check(session: Session, policy: notifier.Policy, now: datetime) -> Stats:
         stats.resolved += 1
     if not config.enabled:
         return stats
-    rows = session.execute(LAST_READING_SQL, {"horizon": now - HORIZON}).all()
-    for station_id, section_id, code, interval_s, created_at, last_time in rows:
+    rows = session.execute(
+        SILENT_SQL,
+        {"horizon": now - HORIZON, "now": now, "factor": config.silent_factor},
+    ).all()
+    for station_id, section_id, code, created_at, last_time in rows:
         stats.judged += 1
-        subject = Subject(Rule.STATION_SILENT, section_id, station_id)
         since = last_time or created_at
-        if now - since > timedelta(seconds=config.silent_factor * interval_s):
-            details = {
-                "station": code,
-                "last_reading": last_time.isoformat() if last_time else None,
-                "silent_s": int((now - since).total_seconds()),
-            }
-            incident, change = lifecycle.raise_or_update(
-                session, subject, severity=Severity.MAJOR, details=details, at=now
-            )
-            if change is Change.OPENED:
-                stats.opened += 1
-                incident.next_reminder_at = now + timedelta(seconds=config.repeat_s)
-                stats.messages += notifier.on_raised(session, incident, policy, now)
-            continue
-        silent = lifecycle.find_open(session, subject)
-        if silent is not None:
-            # Data is flowing again; no hold: a reading is proof enough.
-            lifecycle.resolve(session, silent, at=now, note="readings arrived")
+        details = {
+            "station": code,
+            "last_reading": last_time.isoformat() if last_time else None,
+            "silent_s": int((now - since).total_seconds()),
+        }
+        incident, change = lifecycle.raise_or_update(
+            session,
+            Subject(Rule.STATION_SILENT, section_id, station_id),
+            severity=Severity.MAJOR,
+            details=details,
+            at=now,
+        )
+        if change is Change.OPENED:
+            stats.opened += 1
+            incident.next_reminder_at = now + timedelta(seconds=config.repeat_s)
+            stats.messages += notifier.on_raised(session, incident, policy, now)
+    silent = {station_id for station_id, *_ in rows}
+    # Data is flowing again; no hold: a reading is proof enough.
+    reporting = session.scalars(
+        select(Incident)
+        .where(Incident.rule == Rule.STATION_SILENT, Incident.state != State.RESOLVED)
+        .with_for_update()
+    ).all()
+    for incident in reporting:
+        if incident.station_id not in silent:
+            lifecycle.resolve(session, incident, at=now, note="readings arrived")
             stats.resolved += 1
     return stats

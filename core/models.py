@@ -319,3 +319,29 @@ class StoredReport(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     xlsx: Mapped[bytes] = mapped_column(LargeBinary)
     csv_zip: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class EvaluatorFeed(Base):
+    """A station whose live readings changed and the evaluator has not judged yet.
+
+    Written by a trigger on readings in the writing transaction (migration
+    0012_evaluator_feed); the evaluator consumes it with DELETE … RETURNING.
+    """
+
+    __tablename__ = "evaluator_feed"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    # No foreign key: a post never waits on it; the evaluator joins stations.
+    station_id: Mapped[int] = mapped_column(Integer)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class StationLatest(Base):
+    """A station's newest reading time, any item, flag or kind; kept by the same trigger."""
+
+    __tablename__ = "station_latest"
+
+    station_id: Mapped[int] = mapped_column(
+        ForeignKey("stations.id", ondelete="CASCADE"), primary_key=True
+    )
+    time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
