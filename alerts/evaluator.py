@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,10 +19,10 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from alerts import incidents as lifecycle
-from alerts import metrics, notifier
+from alerts import metrics, notifier, verdicts
 from alerts.incidents import Change, Severity, State, Subject
 from alerts.models import AlertRule, EvaluatorState, Incident
-from alerts.rules import Persistence, RuleConfig, Series, Verdict, judge, worst
+from alerts.rules import Persistence, RuleConfig, Series, Verdict, worst
 from alerts.vocabulary import Rule
 from core.catalogue import targets_in_force
 from core.models import Section, Station, counted_value_sql
@@ -40,9 +41,7 @@ LOOKBACK = timedelta(hours=24)
 FEED_SQL = text(
     """
     WITH consumed AS (DELETE FROM evaluator_feed RETURNING station_id, received_at)
-    SELECT st.section_id, max(c.received_at)
-    FROM consumed c JOIN stations st ON st.id = c.station_id
-    GROUP BY st.section_id
+    SELECT station_id, max(received_at) FROM consumed GROUP BY station_id
     """
 )
 # Without a state (the first run, or after an operator deleted it to judge everything
@@ -73,7 +72,7 @@ READINGS_SQL = text(
               AND time >= :since AND qc_flag = 1 AND NOT backfill
             ORDER BY time DESC LIMIT 1
         ) AS l
-        WHERE st.section_id = ANY(:sections) AND st.active
+        WHERE (st.section_id = ANY(:sections) OR st.id = ANY(:stations)) AND st.active
         GROUP BY st.id
     )
     SELECT r.station_id, floor(extract(epoch FROM r.time))::bigint AS t, r.parameter_id,
@@ -143,14 +142,20 @@ def _tail(configs: dict[Rule, RuleConfig]) -> tuple[int, timedelta]:
 
 
 def _series(
-    session: Session, section_ids: list[int], now: datetime, configs: dict[Rule, RuleConfig]
+    session: Session,
+    section_ids: list[int],
+    now: datetime,
+    configs: dict[Rule, RuleConfig],
+    station_ids: Collection[int] = (),
 ) -> dict[int, list[Series]]:
-    """Each section's stations' recent QC-good series, evaluated in one vectorised call."""
+    """The recent QC-good series of the active stations of the sections and of the
+    stations given, by section, evaluated in one vectorised call."""
     rows_needed, window = _tail(configs)
     rows = session.execute(
         READINGS_SQL,
         {
             "sections": section_ids,
+            "stations": list(station_ids),
             "since": now - LOOKBACK,
             "rows": rows_needed,
             "window": window,
@@ -158,13 +163,13 @@ def _series(
     ).all()
     if not rows:
         return {}
-    stations = {
-        s.id: s for s in session.scalars(select(Station).where(Station.section_id.in_(section_ids)))
-    }
+    found = {r[0] for r in rows}
+    stations = {s.id: s for s in session.scalars(select(Station).where(Station.id.in_(found)))}
+    in_sections = {s.section_id for s in stations.values()}
     sections = {
-        s.id: s for s in session.scalars(select(Section).where(Section.id.in_(section_ids)))
+        s.id: s for s in session.scalars(select(Section).where(Section.id.in_(in_sections)))
     }
-    targets = targets_in_force(session, section_ids, now.astimezone(SHANGHAI).year)
+    targets = targets_in_force(session, in_sections, now.astimezone(SHANGHAI).year)
 
     # Plain tuples: numpy would probe each Row for array interfaces, slowly.
     table = np.array([tuple(r) for r in rows], dtype=np.float64)  # station, time, pid, value
@@ -217,32 +222,37 @@ def evaluate(
         return stats
     metrics.EVALUATOR_RUNS.inc()
     state = session.get(EvaluatorState, "readings", with_for_update=True)
-    touched = _touched(session, now, late_horizon, full=state is None)
+    changed, whole = _changed(session, now, late_horizon, full=state is None)
     open_rows = session.scalars(
         select(Incident).where(
             Incident.state != State.RESOLVED,
             Incident.rule.in_([Rule.CLASS_V, Rule.TARGET_MISS]),
         )
     ).all()
-    section_ids = sorted(set(touched) | {i.section_id for i in open_rows if i.section_id})
+    section_of: dict[int, int] = dict(
+        session.execute(select(Station.id, Station.section_id).where(Station.id.in_(changed))).all()
+    )
+    section_ids = sorted(
+        set(section_of.values()) | whole | {i.section_id for i in open_rows if i.section_id}
+    )
     configs = rule_configs(session)
-    series = _series(session, section_ids, now, configs) if section_ids else {}
+    judged = _judged(session, section_ids, whole, section_of, now, configs) if section_ids else {}
 
     for section_id in section_ids:
         stats.judged += 1
-        section_series = series.get(section_id, [])
+        section_stations = judged.get(section_id, [])
         for rule in (Rule.CLASS_V, Rule.TARGET_MISS):
             config, subject = configs[rule], Subject(rule, section_id)
             if not config.enabled:
                 _retire(session, subject, now, stats)
                 continue
-            verdicts = [v for s in section_series if (v := judge(config, s))]
-            _apply(session, subject, config, worst(verdicts), section_series, policy, now, stats)
+            verdicts = [v for s in section_stations if (v := s.verdicts.get(rule))]
+            _apply(session, subject, config, worst(verdicts), section_stations, policy, now, stats)
         _tell_target_miss_once_class_v_is_gone(session, section_id, configs, policy, now, stats)
 
     # The state says the feed is followed from here on; received_until is the newest
     # arrival judged, for the operator.
-    newest = max(touched.values(), default=None)
+    newest = max(changed.values(), default=None)
     if newest is not None:
         metrics.EVALUATOR_LAG.observe(max((now - newest).total_seconds(), 0.0))
     if state is None:
@@ -252,28 +262,67 @@ def evaluate(
     return stats
 
 
-def _touched(
+def _changed(
     session: Session, now: datetime, late_horizon: timedelta, *, full: bool
-) -> dict[int, datetime]:
-    """The sections with changed live readings, and when the newest of them arrived."""
-    touched: dict[int, datetime] = dict(session.execute(FEED_SQL).all())
+) -> tuple[dict[int, datetime], set[int]]:
+    """The stations with changed live readings and when the newest of them arrived; and,
+    in a full run, the sections to judge whole."""
+    changed: dict[int, datetime] = dict(session.execute(FEED_SQL).all())
+    whole: set[int] = set()
     if full:
         since = now - LOOKBACK
         # Live readings are never older than the late horizon before their arrival: the
         # bound on time lets TimescaleDB skip every older chunk.
         scanned = session.execute(TOUCHED_SQL, {"since": since, "oldest": since - late_horizon})
-        for section_id, received in scanned:
-            touched[section_id] = max(received, touched.get(section_id, received))
-    return touched
+        whole = {section_id for section_id, _ in scanned}
+    return changed, whole
 
 
-def _current(series: list[Series]) -> dict[str, Any]:
+def _judged(
+    session: Session,
+    section_ids: list[int],
+    whole: set[int],
+    section_of: dict[int, int],
+    now: datetime,
+    configs: dict[Rule, RuleConfig],
+) -> dict[int, list[verdicts.StationVerdicts]]:
+    """Per section, its stations' verdicts: read afresh for the stations that changed
+    (every station, for a section judged whole or whose stored verdicts are stale), and
+    the stored ones for the rest."""
+    since = now - LOOKBACK
+    basis = verdicts.bases(session, section_ids, now, configs)
+    stored = verdicts.load(session, section_ids, since)
+    whole = whole | {section for section, b, _ in stored if b != basis[section]}
+    # Stations that changed in sections judged whole are read with their section.
+    fresh_ids = {station for station, section in section_of.items() if section not in whole}
+    series = _series(session, sorted(whole), now, configs, fresh_ids)
+    out: dict[int, list[verdicts.StationVerdicts]] = defaultdict(list)
+    fresh: list[tuple[str, verdicts.StationVerdicts]] = []
+    for section_id, section_series in series.items():
+        for s in section_series:
+            judged = verdicts.of_series(s, configs)
+            out[section_id].append(judged)
+            fresh.append((basis.get(section_id) or "", judged))
+    read = {v.station_id for _, v in fresh}
+    for section_id, _, kept in stored:
+        if section_id not in whole and kept.station_id not in fresh_ids:
+            out[section_id].append(kept)
+    # Read and found empty (no live QC-good reading in the lookback): nothing to keep.
+    emptied = [
+        v.station_id for section, _, v in stored if section in whole and v.station_id not in read
+    ] + [station for station in fresh_ids if station not in read]
+    verdicts.store(session, fresh, emptied)
+    return out
+
+
+def _current(stations: list[verdicts.StationVerdicts]) -> dict[str, Any]:
     """The section's class at its stations' latest times, for a resolution message."""
-    if not series:
+    if not stations:
         return {}
-    last_rows = [s.rows.stop - 1 for s in series]
-    classes = series[0].evaluation.water_class[last_rows]
-    return {"class": int(classes.max()), "time": int(max(s.times[-1] for s in series))}
+    return {
+        "class": max(s.latest_class for s in stations),
+        "time": max(s.latest for s in stations),
+    }
 
 
 def _apply(
@@ -281,7 +330,7 @@ def _apply(
     subject: Subject,
     config: RuleConfig,
     verdict: Verdict | None,
-    series: list[Series],
+    stations: list[verdicts.StationVerdicts],
     policy: notifier.Policy,
     now: datetime,
     stats: Stats,
@@ -302,7 +351,7 @@ def _apply(
         return
     # Only a newer judged reading shows the condition has cleared: a station that went
     # quiet, or whose data all failed QC, proves nothing (silence has its own rule).
-    latest = max((int(s.times[-1]) for s in series), default=None)
+    latest = max((s.latest for s in stations), default=None)
     if latest is None or latest <= int(clear.details.get("time", 0)):
         return
     lifecycle.mark_clear(session, clear, now)
@@ -310,7 +359,7 @@ def _apply(
     if now - clear.clear_since >= timedelta(seconds=config.hold_s):
         lifecycle.resolve(session, clear, at=now, note="clear for the hold period")
         stats.resolved += 1
-        stats.messages += notifier.on_resolved(session, clear, policy, now, _current(series))
+        stats.messages += notifier.on_resolved(session, clear, policy, now, _current(stations))
 
 
 def _retire(session: Session, subject: Subject, now: datetime, stats: Stats) -> None:

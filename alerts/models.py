@@ -284,3 +284,19 @@ class EvaluatorState(Base):
 
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
     received_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class StationVerdict(Base):
+    """A station's verdicts under the reading rules at its latest evaluated time
+    (alerts.verdicts), and the basis (rules, targets, waterbody) they were judged under."""
+
+    __tablename__ = "station_verdicts"
+
+    station_id: Mapped[int] = mapped_column(
+        ForeignKey("stations.id", ondelete="CASCADE"), primary_key=True
+    )
+    basis: Mapped[str] = mapped_column(Text)
+    latest: Mapped[int] = mapped_column(BigInteger)  # epoch seconds
+    latest_class: Mapped[int] = mapped_column(SmallInteger)
+    # {rule: {severity, water_class, time, details}}; a rule not offending is absent.
+    verdicts: Mapped[dict[str, Any]] = mapped_column(JSONB)

@@ -113,8 +113,10 @@ def main() -> None:
         catalogue.seed_plan(session)
     policy = policy_for(Settings(env=Environment.TEST))
     base = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-    print(f"{'stations':>8} {'readings':>9} {'full s':>7} {'1 new s':>8} {'by key ms':>9}"
-          f" {'ratio':>7} {'idle s':>7} {'silence s':>9}")
+    print(
+        f"{'stations':>8} {'readings':>9} {'full s':>7} {'1 new s':>8} {'by key ms':>9}"
+        f" {'ratio':>7} {'idle s':>7} {'silence s':>9}"
+    )
     posted = 0
     for n in sorted(args.stations):
         rows = grow(engine, n, base)

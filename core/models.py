@@ -333,7 +333,9 @@ class EvaluatorFeed(Base):
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     # No foreign key: a post never waits on it; the evaluator joins stations.
     station_id: Mapped[int] = mapped_column(Integer)
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    received_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
 
 
 class StationLatest(Base):

@@ -7,7 +7,9 @@ the hypertable too) writes, in the writing transaction:
   late are invisible until it commits and are consumed by the next run, so nothing is
   missed and nothing needs a look-back; a run that rolls back puts them back.
 - station_latest: each station's newest reading time (any item, flag or kind), for the
-  silence check and station health in one set-based query.
+  silence check in one set-based query.
+station_verdicts: each station's last verdicts under the reading rules (alerts.verdicts),
+so a section is judged from its changed stations' readings and the others' verdicts.
 
 Revision ID: 0012_evaluator_feed
 Revises: 0008_rollups
@@ -18,6 +20,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision: str = "0012_evaluator_feed"
 down_revision: str | None = "0008_rollups"
@@ -58,7 +61,9 @@ def upgrade() -> None:
             "station_id",
             sa.Integer(),
             sa.ForeignKey(
-                "stations.id", name=op.f("fk_station_latest_station_id_stations"), ondelete="CASCADE"
+                "stations.id",
+                name=op.f("fk_station_latest_station_id_stations"),
+                ondelete="CASCADE",
             ),
             nullable=False,
         ),
@@ -70,14 +75,27 @@ def upgrade() -> None:
         "INSERT INTO station_latest (station_id, time) SELECT station_id, max(time)"
         " FROM readings WHERE time > now() - interval '30 days' GROUP BY station_id"
     )
-    # What arrived since the evaluator's last run (by its old watermark) is still to judge;
-    # without a watermark its first run judges everything anyway.
-    op.execute(
-        "INSERT INTO evaluator_feed (station_id) SELECT DISTINCT r.station_id"
-        " FROM readings r, evaluator_state e WHERE e.name = 'readings'"
-        " AND r.time > now() - interval '1 day' AND NOT r.backfill"
-        " AND r.received_at > e.received_until - interval '120 seconds'"
+    op.create_table(
+        "station_verdicts",
+        sa.Column(
+            "station_id",
+            sa.Integer(),
+            sa.ForeignKey(
+                "stations.id",
+                name=op.f("fk_station_verdicts_station_id_stations"),
+                ondelete="CASCADE",
+            ),
+            nullable=False,
+        ),
+        sa.Column("basis", sa.Text(), nullable=False),
+        sa.Column("latest", sa.BigInteger(), nullable=False),
+        sa.Column("latest_class", sa.SmallInteger(), nullable=False),
+        sa.Column("verdicts", postgresql.JSONB(), nullable=False),
+        sa.PrimaryKeyConstraint("station_id", name=op.f("pk_station_verdicts")),
     )
+    # No state: the evaluator's next run judges every section with readings in the last
+    # day, fills station_verdicts, and follows the feed from then on.
+    op.execute("DELETE FROM evaluator_state")
     op.execute(FUNCTION)
     for event in ("INSERT", "UPDATE"):
         op.execute(
@@ -91,5 +109,6 @@ def downgrade() -> None:
     for event in ("insert", "update"):
         op.execute(f"DROP TRIGGER IF EXISTS evaluator_feed_{event} ON readings")
     op.execute("DROP FUNCTION IF EXISTS evaluator_feed_write()")
+    op.drop_table("station_verdicts")
     op.drop_table("station_latest")
     op.drop_table("evaluator_feed")

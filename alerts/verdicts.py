@@ -1,0 +1,143 @@
+"""Each station's last verdicts, kept between evaluator runs.
+
+A section's verdict is the worst of its stations' (alerts.rules.worst). The evaluator
+reads the readings of the stations that changed and takes the others' verdicts from
+here, so a run costs what changed, not what the section has: reading every station of
+a touched section cost 0.2 s for 56 stations on TimescaleDB (two index probes per
+station and item). A stored verdict is used only while the rules, the year's targets
+and the section's waterbody it was judged under are still those in force (its basis),
+and while the station's latest time is within the evaluator's lookback; otherwise the
+section's stations are read again. Written under the evaluator's advisory lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from alerts.incidents import Severity
+from alerts.models import StationVerdict
+from alerts.rules import RuleConfig, Series, Verdict, judge
+from alerts.vocabulary import Rule
+from core.catalogue import targets_in_force
+from core.models import Section, Station
+from sensors.local_time import SHANGHAI
+
+READING_RULES = (Rule.CLASS_V, Rule.TARGET_MISS)
+
+
+@dataclass(frozen=True, slots=True)
+class StationVerdicts:
+    station_id: int
+    latest: int  # epoch seconds of the station's latest evaluated time
+    latest_class: int  # the station's class at that time
+    verdicts: dict[Rule, Verdict]
+
+
+def of_series(series: Series, configs: dict[Rule, RuleConfig]) -> StationVerdicts:
+    last = series.rows.stop - 1
+    return StationVerdicts(
+        station_id=series.station_id,
+        latest=int(series.times[-1]),
+        latest_class=int(series.evaluation.water_class[last]),
+        verdicts={
+            rule: v for rule in READING_RULES if (v := judge(configs[rule], series)) is not None
+        },
+    )
+
+
+def bases(
+    session: Session, section_ids: Collection[int], now: datetime, configs: dict[Rule, RuleConfig]
+) -> dict[int, str]:
+    """Per section, what its stations' verdicts depend on besides their readings."""
+    rules = tuple(
+        (str(r), c.enabled, str(c.persistence), c.consecutive, c.window_s)
+        for r in READING_RULES
+        if (c := configs[r])
+    )
+    year = now.astimezone(SHANGHAI).year
+    targets = targets_in_force(session, section_ids, year)
+    waterbody = dict(
+        session.execute(
+            select(Section.id, Section.waterbody).where(Section.id.in_(section_ids))
+        ).all()
+    )
+    return {s: repr((rules, year, targets.get(s), waterbody.get(s))) for s in section_ids}
+
+
+def load(
+    session: Session, section_ids: Collection[int], since: datetime
+) -> list[tuple[int, str, StationVerdicts]]:
+    """(section, basis, verdicts) of the active stations of the sections, latest since `since`."""
+    rows = session.execute(
+        select(Station.section_id, StationVerdict)
+        .join(StationVerdict, StationVerdict.station_id == Station.id)
+        .where(
+            Station.section_id.in_(section_ids),
+            Station.active,
+            StationVerdict.latest >= int(since.timestamp()),
+        )
+    ).all()
+    return [
+        (
+            section_id,
+            row.basis,
+            StationVerdicts(
+                station_id=row.station_id,
+                latest=row.latest,
+                latest_class=row.latest_class,
+                verdicts={Rule(rule): _verdict(v) for rule, v in row.verdicts.items()},
+            ),
+        )
+        for section_id, row in rows
+    ]
+
+
+def store(
+    session: Session,
+    fresh: Iterable[tuple[str, StationVerdicts]],
+    emptied: Collection[int],
+) -> None:
+    """Keep the fresh verdicts (with their section's basis); forget stations read empty."""
+    values = [
+        {
+            "station_id": v.station_id,
+            "basis": basis,
+            "latest": v.latest,
+            "latest_class": v.latest_class,
+            "verdicts": {str(rule): _stored(verdict) for rule, verdict in v.verdicts.items()},
+        }
+        for basis, v in sorted(fresh, key=lambda item: item[1].station_id)
+    ]
+    if values:
+        stmt = insert(StationVerdict)
+        session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[StationVerdict.station_id],
+                set_={c: stmt.excluded[c] for c in ("basis", "latest", "latest_class", "verdicts")},
+            ),
+            values,
+        )
+    if emptied:
+        session.execute(delete(StationVerdict).where(StationVerdict.station_id.in_(emptied)))
+
+
+def _stored(v: Verdict) -> dict[str, Any]:
+    return {
+        "severity": int(v.severity),
+        "water_class": v.water_class,
+        "time": v.time,
+        "details": v.details,
+    }
+
+
+def _verdict(stored: dict[str, Any]) -> Verdict:
+    return Verdict(
+        Severity(stored["severity"]), stored["water_class"], stored["time"], stored["details"]
+    )
