@@ -148,7 +148,8 @@ def main() -> None:
             t0 = time.perf_counter()
             stats = cycle()
             one_new.append(time.perf_counter() - t0)
-            assert stats.judged >= 1 and not stats.opened, stats
+            assert stats.judged >= 1, stats
+            assert not stats.opened, stats
             with Session(engine) as session:
                 session.execute(BY_KEY, {"s": station_id, "t": at})  # warm: plan, connection
                 t0 = time.perf_counter()

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from alerts.evaluator import rule_configs
 from alerts.rules import RuleConfig
 from alerts.vocabulary import Rule
-from core.models import Reading, Section, Station
+from core.models import Reading, Section, Station, StationLatest
 from sensors.local_time import SHANGHAI
 from sensors.qc import QCFlag
 
@@ -65,9 +65,11 @@ def _silent_rule(session: Session) -> RuleConfig:
 def stations_health(
     session: Session, now: datetime, section: str | None = None
 ) -> StationsHealthOut:
+    # station_latest is kept by a trigger on readings: a max(time) per station probed
+    # each station's 30 days of every item.
     last = (
-        select(func.max(Reading.time))
-        .where(Reading.station_id == Station.id, Reading.time > now - HORIZON)
+        select(StationLatest.time)
+        .where(StationLatest.station_id == Station.id, StationLatest.time > now - HORIZON)
         .scalar_subquery()
     )
     stmt = (
