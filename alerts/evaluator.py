@@ -229,14 +229,15 @@ def evaluate(
             Incident.rule.in_([Rule.CLASS_V, Rule.TARGET_MISS]),
         )
     ).all()
-    section_of: dict[int, int] = dict(
-        session.execute(select(Station.id, Station.section_id).where(Station.id.in_(changed))).all()
-    )
+    where = select(Station.id, Station.section_id).where(Station.id.in_(changed))
+    section_of: dict[int, int] = dict(session.execute(where).all()) if changed else {}
     section_ids = sorted(
         set(section_of.values()) | whole | {i.section_id for i in open_rows if i.section_id}
     )
     configs = rule_configs(session)
-    judged = _judged(session, section_ids, whole, section_of, now, configs) if section_ids else {}
+    judged = verdicts.judge_sections(
+        session, section_ids, whole, section_of, now, configs, read=_series, since=now - LOOKBACK
+    )
 
     for section_id in section_ids:
         stats.judged += 1
@@ -246,8 +247,8 @@ def evaluate(
             if not config.enabled:
                 _retire(session, subject, now, stats)
                 continue
-            verdicts = [v for s in section_stations if (v := s.verdicts.get(rule))]
-            _apply(session, subject, config, worst(verdicts), section_stations, policy, now, stats)
+            offences = [v for s in section_stations if (v := s.verdicts.get(rule))]
+            _apply(session, subject, config, worst(offences), section_stations, policy, now, stats)
         _tell_target_miss_once_class_v_is_gone(session, section_id, configs, policy, now, stats)
 
     # The state says the feed is followed from here on; received_until is the newest
@@ -276,43 +277,6 @@ def _changed(
         scanned = session.execute(TOUCHED_SQL, {"since": since, "oldest": since - late_horizon})
         whole = {section_id for section_id, _ in scanned}
     return changed, whole
-
-
-def _judged(
-    session: Session,
-    section_ids: list[int],
-    whole: set[int],
-    section_of: dict[int, int],
-    now: datetime,
-    configs: dict[Rule, RuleConfig],
-) -> dict[int, list[verdicts.StationVerdicts]]:
-    """Per section, its stations' verdicts: read afresh for the stations that changed
-    (every station, for a section judged whole or whose stored verdicts are stale), and
-    the stored ones for the rest."""
-    since = now - LOOKBACK
-    basis = verdicts.bases(session, section_ids, now, configs)
-    stored = verdicts.load(session, section_ids, since)
-    whole = whole | {section for section, b, _ in stored if b != basis[section]}
-    # Stations that changed in sections judged whole are read with their section.
-    fresh_ids = {station for station, section in section_of.items() if section not in whole}
-    series = _series(session, sorted(whole), now, configs, fresh_ids)
-    out: dict[int, list[verdicts.StationVerdicts]] = defaultdict(list)
-    fresh: list[tuple[str, verdicts.StationVerdicts]] = []
-    for section_id, section_series in series.items():
-        for s in section_series:
-            judged = verdicts.of_series(s, configs)
-            out[section_id].append(judged)
-            fresh.append((basis.get(section_id) or "", judged))
-    read = {v.station_id for _, v in fresh}
-    for section_id, _, kept in stored:
-        if section_id not in whole and kept.station_id not in fresh_ids:
-            out[section_id].append(kept)
-    # Read and found empty (no live QC-good reading in the lookback): nothing to keep.
-    emptied = [
-        v.station_id for section, _, v in stored if section in whole and v.station_id not in read
-    ] + [station for station in fresh_ids if station not in read]
-    verdicts.store(session, fresh, emptied)
-    return out
 
 
 def _current(stations: list[verdicts.StationVerdicts]) -> dict[str, Any]:

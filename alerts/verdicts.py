@@ -12,7 +12,8 @@ section's stations are read again. Written under the evaluator's advisory lock.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections import defaultdict
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -30,6 +31,10 @@ from core.models import Section, Station
 from sensors.local_time import SHANGHAI
 
 READING_RULES = (Rule.CLASS_V, Rule.TARGET_MISS)
+Read = Callable[
+    [Session, list[int], datetime, dict[Rule, RuleConfig], Collection[int]],
+    dict[int, list[Series]],
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +55,49 @@ def of_series(series: Series, configs: dict[Rule, RuleConfig]) -> StationVerdict
             rule: v for rule in READING_RULES if (v := judge(configs[rule], series)) is not None
         },
     )
+
+
+def judge_sections(
+    session: Session,
+    section_ids: list[int],
+    whole: set[int],
+    section_of: dict[int, int],
+    now: datetime,
+    configs: dict[Rule, RuleConfig],
+    *,
+    read: Read,
+    since: datetime,
+) -> dict[int, list[StationVerdicts]]:
+    """Per section, its stations' verdicts: judged afresh from the readings of the
+    stations that changed (`section_of`: station → section), of every station of the
+    sections in `whole` and of those whose stored verdicts are stale; stored for the rest.
+    `read` is the evaluator's series reader (sections, now, configs, stations)."""
+    if not section_ids:
+        return {}
+    basis = bases(session, section_ids, now, configs)
+    stored = load(session, section_ids, since)
+    whole = whole | {section for section, b, _ in stored if b != basis[section]}
+    # Stations that changed in sections judged whole are read with their section.
+    fresh_ids = {station for station, section in section_of.items() if section not in whole}
+    out: dict[int, list[StationVerdicts]] = defaultdict(list)
+    fresh: list[tuple[str, StationVerdicts]] = []
+    for section_id, section_series in read(session, sorted(whole), now, configs, fresh_ids).items():
+        for s in section_series:
+            judged = of_series(s, configs)
+            out[section_id].append(judged)
+            fresh.append((basis.get(section_id) or "", judged))
+    read_ids = {v.station_id for _, v in fresh}
+    for section_id, _, kept in stored:
+        if section_id not in whole and kept.station_id not in fresh_ids:
+            out[section_id].append(kept)
+    # Read and found empty (no live QC-good reading in the lookback): nothing to keep.
+    emptied = [
+        v.station_id
+        for section, _, v in stored
+        if section in whole and v.station_id not in read_ids
+    ] + [station for station in fresh_ids if station not in read_ids]
+    store(session, fresh, emptied)
+    return out
 
 
 def bases(

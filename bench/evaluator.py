@@ -170,7 +170,49 @@ def main() -> None:
             f" {new_s / key_s:>7.0f} {idle:>7.4f} {silence_s:>9.4f}",
             flush=True,
         )
+    print_trigger_cost(engine, base, args.repeat * 40)
     engine.dispose()
+
+
+def print_trigger_cost(engine: Engine, base: datetime, posts: int) -> None:
+    """What the feed trigger adds to a small post: posts of ten readings (two times, five
+    items) through the ingest service, with the trigger on and off, alternating."""
+    with Session(engine) as session:
+        if not session.scalar(
+            text("SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'evaluator_feed_%'")
+        ):
+            return
+        ids = list(session.scalars(text("SELECT id FROM stations WHERE code LIKE 'E%' LIMIT 50")))
+    spent: dict[bool, list[float]] = {True: [], False: []}
+    for k in range(posts):
+        on = k % 2 == 0
+        with engine.begin() as conn:
+            verb = "ENABLE" if on else "DISABLE"
+            for event in ("insert", "update"):
+                conn.exec_driver_sql(f"ALTER TABLE readings {verb} TRIGGER evaluator_feed_{event}")
+        at = base + timedelta(minutes=1 + k % 59, seconds=1 + k // 59)
+        items = [
+            {
+                "time": (at + timedelta(seconds=j)).isoformat(),
+                "values": {"ph": 7.5, "do": 7.0, "codmn": 3.0, "nh3n": 0.3, "tp": 0.1},
+            }
+            for j in range(2)
+        ]
+        with Session(engine) as session, session.begin():
+            station = session.get_one(Station, ids[k % len(ids)])
+            parsed = parse_items(items, now=datetime.now(UTC))
+            t0 = time.perf_counter()
+            ingest.ingest(session, station, parsed, now=datetime.now(UTC))
+            session.flush()
+            spent[on].append(time.perf_counter() - t0)
+    with engine.begin() as conn:
+        for event in ("insert", "update"):
+            conn.exec_driver_sql(f"ALTER TABLE readings ENABLE TRIGGER evaluator_feed_{event}")
+    on_s, off_s = statistics.median(spent[True]), statistics.median(spent[False])
+    print(
+        f"small post (10 readings) through ingest: trigger on {on_s * 1000:.2f} ms,"
+        f" off {off_s * 1000:.2f} ms, on/off {on_s / off_s:.3f} (medians of {posts // 2})"
+    )
 
 
 if __name__ == "__main__":
