@@ -34,9 +34,16 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM new_rows) THEN RETURN NULL; END IF;
     INSERT INTO evaluator_feed (station_id)
     SELECT DISTINCT station_id FROM new_rows WHERE NOT backfill;
+    -- Only stations whose newest time moves on, found without locking: an import of old
+    -- data never holds a station's row (an upsert locks the row even when its WHERE is
+    -- false), so live posts of that station do not wait for the import to commit.
     -- Sorted: concurrent writers of several stations lock the rows in one order.
     INSERT INTO station_latest AS l (station_id, time)
-    SELECT station_id, max(time) FROM new_rows GROUP BY station_id ORDER BY station_id
+    SELECT n.station_id, n.time
+    FROM (SELECT station_id, max(time) AS time FROM new_rows GROUP BY station_id) AS n
+    LEFT JOIN station_latest o ON o.station_id = n.station_id
+    WHERE o.time IS NULL OR o.time < n.time
+    ORDER BY n.station_id
     ON CONFLICT (station_id) DO UPDATE SET time = excluded.time WHERE l.time < excluded.time;
     RETURN NULL;
 END

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from alerts import evaluator
@@ -163,3 +164,27 @@ def test_a_transaction_that_commits_after_a_run_is_judged_by_the_next(
         assert stats.opened >= 1
         (incident,) = open_class_v(session)
         assert incident.details["class"] == 6
+
+
+def test_old_data_written_does_not_lock_the_station_s_latest_row(
+    committed: Engine,
+) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    nowait = text("SELECT 1 FROM station_latest WHERE station_id = :s FOR UPDATE NOWAIT")
+    with Session(committed) as session, session.begin():
+        station = session.scalars(select(Station).where(Station.code == "FEED-C")).one()
+        station_id = station.id
+        post(session, station, now - timedelta(minutes=5), now, nh3n=0.3)
+    importing = Session(committed)
+    importing.begin()
+    station = importing.get_one(Station, station_id)
+    post(importing, station, now - timedelta(hours=3), now, nh3n=0.3)  # older: no lock
+    with Session(committed) as live, live.begin():
+        assert live.execute(nowait, {"s": station_id}).scalar() == 1
+    post(importing, station, now - timedelta(minutes=1), now, nh3n=0.3)  # newer: locked
+    with Session(committed) as live, live.begin(), pytest.raises(OperationalError):
+        live.execute(nowait, {"s": station_id})
+    importing.commit()
+    importing.close()
+    with Session(committed) as session:
+        assert session.get_one(StationLatest, station_id).time == now - timedelta(minutes=1)
