@@ -234,6 +234,8 @@ def evaluate(
     section_ids = sorted(
         set(section_of.values()) | whole | {i.section_id for i in open_rows if i.section_id}
     )
+    if state is None:
+        whole = set(section_ids)  # a full run trusts no stored verdict
     configs = rule_configs(session)
     judged = verdicts.judge_sections(
         session, section_ids, whole, section_of, now, configs, read=_series, since=now - LOOKBACK
