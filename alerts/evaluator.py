@@ -40,8 +40,16 @@ LOOKBACK = timedelta(hours=24)
 # (no look-back to guess), and a run that rolls back leaves its rows for the next one.
 FEED_SQL = text(
     """
-    WITH consumed AS (DELETE FROM evaluator_feed RETURNING station_id, received_at)
-    SELECT station_id, max(received_at) FROM consumed GROUP BY station_id
+    WITH consumed AS (DELETE FROM evaluator_feed RETURNING station_id, time, live, received_at),
+    moved AS (
+        -- Written here, under the evaluator's lock, not by the posts: they never wait on it.
+        INSERT INTO station_latest AS l (station_id, time)
+        SELECT c.station_id, max(c.time) FROM consumed c
+        WHERE EXISTS (SELECT 1 FROM stations st WHERE st.id = c.station_id)
+        GROUP BY c.station_id ORDER BY c.station_id
+        ON CONFLICT (station_id) DO UPDATE SET time = excluded.time WHERE l.time < excluded.time
+    )
+    SELECT station_id, max(received_at) FROM consumed WHERE live GROUP BY station_id
     """
 )
 # Without a state (the first run, or after an operator deleted it to judge everything

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import literal, or_, select, text
+from sqlalchemy import case, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from alerts import incidents as lifecycle
@@ -19,21 +19,8 @@ from alerts.evaluator import SILENCE_LOCK, Stats, rule_configs, try_lock
 from alerts.incidents import Change, Severity, State, Subject
 from alerts.models import Incident
 from alerts.vocabulary import Rule
-from core.models import Station
+from core.models import Station, last_reading_times
 
-# One set-based query over station_latest (kept by a trigger on readings): the active
-# stations silent now. Per station, a max(time) over its readings cost a probe of each
-# station's last 30 days (10 s at 10,000 stations).
-SILENT_SQL = text(
-    """
-    SELECT s.id, s.section_id, s.code, s.created_at, l.time AS last_time
-    FROM stations s
-    LEFT JOIN station_latest l ON l.station_id = s.id AND l.time > :horizon
-    WHERE s.active
-      AND coalesce(l.time, s.created_at)
-          < :now - s.reporting_interval_s * :factor * interval '1 second'
-    """
-)
 HORIZON = timedelta(days=30)
 
 
@@ -58,9 +45,18 @@ def check(session: Session, policy: notifier.Policy, now: datetime) -> Stats:
         stats.resolved += 1
     if not config.enabled:
         return stats
+    factor = config.silent_factor
+    # One set-based query for the silent stations; a max(time) per station probed each
+    # station's last 30 days (10 s at 10,000 stations).
+    last = last_reading_times()
+    last_time = case((last.c.time > now - HORIZON, last.c.time))
+    allowed = func.make_interval(0, 0, 0, 0, 0, 0, Station.reporting_interval_s * factor)
     rows = session.execute(
-        SILENT_SQL,
-        {"horizon": now - HORIZON, "now": now, "factor": config.silent_factor},
+        select(Station.id, Station.section_id, Station.code, Station.created_at, last_time)
+        .join(last, last.c.station_id == Station.id)
+        .where(
+            Station.active, func.coalesce(last_time, Station.created_at) < literal(now) - allowed
+        )
     ).all()
     for station_id, section_id, code, created_at, last_time in rows:
         stats.judged += 1

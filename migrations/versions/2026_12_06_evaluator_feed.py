@@ -1,13 +1,13 @@
-"""evaluator feed: the stations whose readings changed, and each station's newest time
+"""evaluator feed: the stations whose readings changed, each station's newest time, verdicts
 
 A statement-level trigger on readings (INSERT and UPDATE, transition tables; it works on
-the hypertable too) writes, in the writing transaction:
-- evaluator_feed: one row per station per statement with live (non-backfill) rows. The
-  evaluator consumes it with DELETE … RETURNING: rows of a transaction that commits
-  late are invisible until it commits and are consumed by the next run, so nothing is
-  missed and nothing needs a look-back; a run that rolls back puts them back.
-- station_latest: each station's newest reading time (any item, flag or kind), for the
-  silence check in one set-based query.
+the hypertable too) writes evaluator_feed in the writing transaction: per station and
+statement, its newest time written and whether any row was live (not backfill). The
+evaluator consumes it with DELETE … RETURNING: rows of a transaction that commits late
+are invisible until it commits and are consumed by the next run, so nothing is missed
+and nothing needs a look-back; a run that rolls back puts them back. Consuming it, the
+evaluator (alone, under its lock) moves station_latest on: each station's newest
+reading time, which the silence check reads with the feed not yet consumed.
 station_verdicts: each station's last verdicts under the reading rules (alerts.verdicts),
 so a section is judged from its changed stations' readings and the others' verdicts.
 
@@ -32,19 +32,9 @@ CREATE FUNCTION evaluator_feed_write() RETURNS trigger LANGUAGE plpgsql AS $fn$
 BEGIN
     -- An upsert fires the UPDATE trigger too, mostly with nothing updated.
     IF NOT EXISTS (SELECT 1 FROM new_rows) THEN RETURN NULL; END IF;
-    INSERT INTO evaluator_feed (station_id)
-    SELECT DISTINCT station_id FROM new_rows WHERE NOT backfill;
-    -- Only stations whose newest time moves on, found without locking: an import of old
-    -- data never holds a station's row (an upsert locks the row even when its WHERE is
-    -- false), so live posts of that station do not wait for the import to commit.
-    -- Sorted: concurrent writers of several stations lock the rows in one order.
-    INSERT INTO station_latest AS l (station_id, time)
-    SELECT n.station_id, n.time
-    FROM (SELECT station_id, max(time) AS time FROM new_rows GROUP BY station_id) AS n
-    LEFT JOIN station_latest o ON o.station_id = n.station_id
-    WHERE o.time IS NULL OR o.time < n.time
-    ORDER BY n.station_id
-    ON CONFLICT (station_id) DO UPDATE SET time = excluded.time WHERE l.time < excluded.time;
+    -- Plain inserts: a post never waits on another transaction here.
+    INSERT INTO evaluator_feed (station_id, time, live)
+    SELECT station_id, max(time), bool_or(NOT backfill) FROM new_rows GROUP BY station_id;
     RETURN NULL;
 END
 $fn$
@@ -57,6 +47,8 @@ def upgrade() -> None:
         sa.Column("id", sa.BigInteger(), sa.Identity(), nullable=False),
         # No foreign key: a post never waits on it; the evaluator joins stations.
         sa.Column("station_id", sa.Integer(), nullable=False),
+        sa.Column("time", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("live", sa.Boolean(), nullable=False),
         sa.Column(
             "received_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
         ),

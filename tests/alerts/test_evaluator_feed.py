@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from alerts import evaluator
@@ -26,7 +25,7 @@ from app.scheduler import policy_for
 from app.stations import service as stations
 from core import catalogue
 from core.db import make_engine
-from core.models import EvaluatorFeed, Station, StationLatest
+from core.models import EvaluatorFeed, Station, StationLatest, last_reading_times
 from core.settings import Environment, Settings
 from tests.conftest import fresh_database
 
@@ -76,13 +75,19 @@ def test_the_feed_names_the_stations_written_and_a_run_consumes_it(
     full_run(seeded, policy, NOW)
     post(seeded, a, NOW - timedelta(minutes=5), NOW, nh3n=0.3)
     post(seeded, b, NOW - timedelta(hours=30), NOW, nh3n=0.3)  # backfill: never alerted on
-    assert set(seeded.scalars(select(EvaluatorFeed.station_id))) == {a.id}
-    latest = dict(seeded.execute(select(StationLatest.station_id, StationLatest.time)).all())
-    assert latest[a.id] == NOW - timedelta(minutes=5)
-    assert latest[b.id] == NOW - timedelta(hours=30)
+    feed = set(seeded.execute(select(EvaluatorFeed.station_id, EvaluatorFeed.live)).all())
+    assert feed == {(a.id, True), (b.id, False)}
+    # Not consumed yet: station_latest knows nothing, the last reading times do.
+    assert seeded.get(StationLatest, a.id) is None
+    last = last_reading_times()
+    times = dict(seeded.execute(select(last.c.station_id, last.c.time)).all())
+    assert times[a.id] == NOW - timedelta(minutes=5)
+    assert times[b.id] == NOW - timedelta(hours=30)
     stats = evaluator.evaluate(seeded, policy, NOW)
     assert stats.judged == 1
     assert seeded.scalar(select(func.count()).select_from(EvaluatorFeed)) == 0
+    assert seeded.get_one(StationLatest, a.id).time == NOW - timedelta(minutes=5)
+    assert seeded.get_one(StationLatest, b.id).time == NOW - timedelta(hours=30)
     # Nothing new: nothing judged.
     assert evaluator.evaluate(seeded, policy, NOW).judged == 0
 
@@ -166,25 +171,22 @@ def test_a_transaction_that_commits_after_a_run_is_judged_by_the_next(
         assert incident.details["class"] == 6
 
 
-def test_old_data_written_does_not_lock_the_station_s_latest_row(
-    committed: Engine,
-) -> None:
+def test_a_post_does_not_hold_the_station_s_latest_row(committed: Engine, policy: Policy) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
     nowait = text("SELECT 1 FROM station_latest WHERE station_id = :s FOR UPDATE NOWAIT")
     with Session(committed) as session, session.begin():
         station = session.scalars(select(Station).where(Station.code == "FEED-C")).one()
         station_id = station.id
         post(session, station, now - timedelta(minutes=5), now, nh3n=0.3)
-    importing = Session(committed)
-    importing.begin()
-    station = importing.get_one(Station, station_id)
-    post(importing, station, now - timedelta(hours=3), now, nh3n=0.3)  # older: no lock
-    with Session(committed) as live, live.begin():
-        assert live.execute(nowait, {"s": station_id}).scalar() == 1
-    post(importing, station, now - timedelta(minutes=1), now, nh3n=0.3)  # newer: locked
-    with Session(committed) as live, live.begin(), pytest.raises(OperationalError):
-        live.execute(nowait, {"s": station_id})
-    importing.commit()
-    importing.close()
-    with Session(committed) as session:
+    with Session(committed) as session, session.begin():
+        evaluator.evaluate(session, policy, now)
+    posting = Session(committed)
+    posting.begin()
+    post(posting, posting.get_one(Station, station_id), now - timedelta(minutes=1), now, nh3n=0.3)
+    with Session(committed) as other, other.begin():
+        assert other.execute(nowait, {"s": station_id}).scalar() == 1  # not held by the post
+    posting.commit()
+    posting.close()
+    with Session(committed) as session, session.begin():
+        evaluator.evaluate(session, policy, now)
         assert session.get_one(StationLatest, station_id).time == now - timedelta(minutes=1)
