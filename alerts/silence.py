@@ -49,14 +49,12 @@ def check(session: Session, policy: notifier.Policy, now: datetime) -> Stats:
     # One set-based query for the silent stations; a max(time) per station probed each
     # station's last 30 days (10 s at 10,000 stations).
     last = last_reading_times()
-    last_time = case((last.c.time > now - HORIZON, last.c.time))
+    recent = case((last.c.time > now - HORIZON, last.c.time))
     allowed = func.make_interval(0, 0, 0, 0, 0, 0, Station.reporting_interval_s * factor)
     rows = session.execute(
-        select(Station.id, Station.section_id, Station.code, Station.created_at, last_time)
+        select(Station.id, Station.section_id, Station.code, Station.created_at, recent)
         .join(last, last.c.station_id == Station.id)
-        .where(
-            Station.active, func.coalesce(last_time, Station.created_at) < literal(now) - allowed
-        )
+        .where(Station.active, func.coalesce(recent, Station.created_at) < literal(now) - allowed)
     ).all()
     for station_id, section_id, code, created_at, last_time in rows:
         stats.judged += 1

@@ -123,27 +123,29 @@ def load(
     session: Session, section_ids: Collection[int], since: datetime
 ) -> list[tuple[int, str, StationVerdicts]]:
     """(section, basis, verdicts) of the active stations of the sections, latest since `since`."""
+    v = StationVerdict
+    # Columns, not entities: a section may have hundreds of stations.
     rows = session.execute(
-        select(Station.section_id, StationVerdict)
-        .join(StationVerdict, StationVerdict.station_id == Station.id)
+        select(Station.section_id, v.station_id, v.basis, v.latest, v.latest_class, v.verdicts)
+        .join(v, v.station_id == Station.id)
         .where(
             Station.section_id.in_(section_ids),
             Station.active,
-            StationVerdict.latest >= int(since.timestamp()),
+            v.latest >= int(since.timestamp()),
         )
     ).all()
     return [
         (
             section_id,
-            row.basis,
+            basis,
             StationVerdicts(
-                station_id=row.station_id,
-                latest=row.latest,
-                latest_class=row.latest_class,
-                verdicts={Rule(rule): _verdict(v) for rule, v in row.verdicts.items()},
+                station_id=station_id,
+                latest=latest,
+                latest_class=latest_class,
+                verdicts={Rule(rule): _verdict(stored) for rule, stored in kept.items()},
             ),
         )
-        for section_id, row in rows
+        for section_id, station_id, basis, latest, latest_class, kept in rows
     ]
 
 
