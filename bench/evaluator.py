@@ -13,7 +13,9 @@ were taken, all QC-good, classes I–III: no incident), then times, in the same 
   that changed row by its key, printed as their ratio (the goal: the cycle grows with
   the readings that changed, not with the stations);
 - a wake with nothing new (the evaluator run again at once);
-- the silence job (no station silent).
+- the silence job (no station silent);
+- then a small post's cost through the ingest service with the feed trigger on and off
+  (blocks of 20 posts, alternating; --trigger-only: just that, on the last run's data).
 
 Medians of --repeat runs; each timed cycle is committed, as the scheduler's are.
 """
