@@ -11,7 +11,7 @@ whoever was told hears so.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,6 +25,7 @@ from alerts import notifier
 from alerts.incidents import Severity, Subject
 from alerts.models import Contact, Incident, OutboxMessage, OutboxStatus
 from alerts.rules import Persistence, RuleConfig, Series, Verdict, judge, severity_of
+from alerts.verdicts import StationVerdicts
 from alerts.vocabulary import Event, Rule
 from core.catalogue import targets_in_force
 from core.models import Section, Station, counted_value_sql
@@ -36,14 +37,15 @@ from sensors.qc import QCFlag
 UNCONFIRMED, CONFIRMED, NOT_CONFIRMED = "unconfirmed", "confirmed", "not_confirmed"
 RULES = (Rule.CLASS_V, Rule.TARGET_MISS)
 
-# Per station, its latest live suspect time received since the watermark, unless a good
+# Per station the evaluator's feed named, its latest live suspect time, unless a good
 # reading of the station is as new or newer (then the rules on good data decide) or it
-# warned already (the watermark lags for late commits: later runs see it again).
+# warned already (so a station's next post does not warn of the same reading again).
 SUSPECT_SQL = text(
     f"""
     SELECT DISTINCT ON (r.station_id) r.station_id, r.time
     FROM readings r JOIN stations st ON st.id = r.station_id
-    WHERE r.received_at > :since AND r.time > :oldest AND r.qc_flag = {int(QCFlag.SUSPECT)}
+    WHERE r.station_id = ANY(:stations) AND r.time > :oldest
+      AND r.qc_flag = {int(QCFlag.SUSPECT)}
       AND NOT r.backfill AND st.active AND st.section_id IS NOT NULL
       AND NOT EXISTS (
         SELECT 1 FROM readings g
@@ -95,8 +97,8 @@ def warn(
     session: Session,
     configs: dict[Rule, RuleConfig],
     policy: notifier.Policy,
-    since: datetime,
-    late_horizon: timedelta,
+    stations: Collection[int],
+    oldest: datetime,
     now: datetime,
 ) -> tuple[list[int], int]:
     """Open unconfirmed incidents for new suspect readings that would raise; the ids
@@ -106,7 +108,7 @@ def warn(
         return [], 0
     opened: list[int] = []
     messages = 0
-    suspects = session.execute(SUSPECT_SQL, {"since": since, "oldest": since - late_horizon}).all()
+    suspects = session.execute(SUSPECT_SQL, {"stations": sorted(stations), "oldest": oldest}).all()
     for station_id, at in suspects:
         station = session.get(Station, station_id)
         assert station is not None
@@ -166,7 +168,7 @@ def settle(
     subject: Subject,
     config: RuleConfig,
     verdict: Verdict | None,
-    series: list[Series],
+    stations: list[StationVerdicts],
     policy: notifier.Policy,
     now: datetime,
 ) -> int:
@@ -177,16 +179,19 @@ def settle(
         return 0  # settled since the evaluator read it
     if verdict is not None:
         return _confirm(session, incident, config, verdict, policy, now)
-    mine = [s for s in series if s.station_code == incident.details.get("station")]
+    mine = [s for s in stations if s.station_code == incident.details.get("station")]
     suspect_time = int(incident.details.get("time", 0))
-    if not mine or int(mine[0].times[-1]) <= suspect_time:
+    if not mine or mine[0].latest <= suspect_time:
         return 0  # no good reading since: still waiting
     station = mine[0]
-    last = station.rows.stop - 1
-    klass = station.evaluation.water_class[last : last + 1]
-    if severity_of(Rule(subject.rule), klass, station.binding, station.stretch)[0] > Severity.INFO:
+    year = datetime.fromtimestamp(station.latest, SHANGHAI).year
+    section_id = incident.section_id
+    assert section_id is not None  # the reading rules are about sections
+    binding, stretch = targets_in_force(session, [section_id], year).get(section_id, (0, None))
+    klass = np.array([station.latest_class], dtype=np.int8)
+    if severity_of(Rule(subject.rule), klass, binding or 0, stretch or 0)[0] > Severity.INFO:
         return 0  # offending, but the rule's persistence is not met yet
-    current = {"class": int(klass[0]), "time": int(station.times[-1])}
+    current = {"class": station.latest_class, "time": station.latest}
     return _withdraw(session, incident, policy, now, current)
 
 

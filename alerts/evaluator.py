@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,11 +18,11 @@ import numpy as np
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from alerts import early_warning, metrics, notifier
+from alerts import early_warning, metrics, notifier, verdicts
 from alerts import incidents as lifecycle
 from alerts.incidents import Change, Severity, State, Subject
 from alerts.models import AlertRule, EvaluatorState, Incident
-from alerts.rules import Persistence, RuleConfig, Series, Verdict, is_clear, judge, worst
+from alerts.rules import Persistence, RuleConfig, Series, Verdict, worst
 from alerts.vocabulary import Rule
 from core.catalogue import targets_in_force
 from core.models import Section, Station, counted_value_sql
@@ -31,12 +32,28 @@ from sensors.readings import pivot
 
 EVALUATE_LOCK = 0x52570001  # advisory lock keys: "RW" + job number
 SILENCE_LOCK = 0x52570002
-# Transactions commit out of order: look back past the watermark by this much, so a
-# reading whose transaction began before the last run but committed after it is seen.
-# Judging a section twice is harmless: incidents are updated, never duplicated.
-LATE_COMMIT_LAG = timedelta(seconds=120)
 LOOKBACK = timedelta(hours=24)
 
+# The stations whose live readings changed since the last run, consumed: a trigger on
+# readings writes evaluator_feed in the writing transaction, so what this DELETE sees is
+# exactly what has committed. A transaction that commits late is read by the next run
+# (no look-back to guess), and a run that rolls back leaves its rows for the next one.
+FEED_SQL = text(
+    """
+    WITH consumed AS (DELETE FROM evaluator_feed RETURNING station_id, time, live, received_at),
+    moved AS (
+        -- Written here, under the evaluator's lock, not by the posts: they never wait on it.
+        INSERT INTO station_latest AS l (station_id, time)
+        SELECT c.station_id, max(c.time) FROM consumed c
+        WHERE EXISTS (SELECT 1 FROM stations st WHERE st.id = c.station_id)
+        GROUP BY c.station_id ORDER BY c.station_id
+        ON CONFLICT (station_id) DO UPDATE SET time = excluded.time WHERE l.time < excluded.time
+    )
+    SELECT station_id, max(received_at) FROM consumed WHERE live GROUP BY station_id
+    """
+)
+# Without a state (the first run, or after an operator deleted it to judge everything
+# again): every section with live readings received in the lookback.
 TOUCHED_SQL = text(
     """
     SELECT st.section_id, max(r.received_at)
@@ -64,7 +81,7 @@ READINGS_SQL = text(
               AND time >= :since AND qc_flag = 1 AND NOT backfill
             ORDER BY time DESC LIMIT 1
         ) AS l
-        WHERE st.section_id = ANY(:sections) AND st.active
+        WHERE (st.section_id = ANY(:sections) OR st.id = ANY(:stations)) AND st.active
         GROUP BY st.id
     )
     SELECT r.station_id, floor(extract(epoch FROM r.time))::bigint AS t, r.parameter_id,
@@ -140,14 +157,20 @@ def _tail(configs: dict[Rule, RuleConfig]) -> tuple[int, timedelta]:
 
 
 def _series(
-    session: Session, section_ids: list[int], now: datetime, configs: dict[Rule, RuleConfig]
+    session: Session,
+    section_ids: list[int],
+    now: datetime,
+    configs: dict[Rule, RuleConfig],
+    station_ids: Collection[int] = (),
 ) -> dict[int, list[Series]]:
-    """Each section's stations' recent QC-good series, evaluated in one vectorised call."""
+    """The recent QC-good series of the active stations of the sections and of the
+    stations given, by section, evaluated in one vectorised call."""
     rows_needed, window = _tail(configs)
     rows = session.execute(
         READINGS_SQL,
         {
             "sections": section_ids,
+            "stations": list(station_ids),
             "since": now - LOOKBACK,
             "rows": rows_needed,
             "window": window,
@@ -155,13 +178,14 @@ def _series(
     ).all()
     if not rows:
         return {}
-    stations = {
-        s.id: s for s in session.scalars(select(Station).where(Station.section_id.in_(section_ids)))
-    }
+    found = {r[0] for r in rows}
+    stations = {s.id: s for s in session.scalars(select(Station).where(Station.id.in_(found)))}
+    # Every station read is of a section (READINGS_SQL): outfalls are traced, not judged.
+    in_sections = {s.section_id for s in stations.values() if s.section_id is not None}
     sections = {
-        s.id: s for s in session.scalars(select(Section).where(Section.id.in_(section_ids)))
+        s.id: s for s in session.scalars(select(Section).where(Section.id.in_(in_sections)))
     }
-    targets = targets_in_force(session, section_ids, now.astimezone(SHANGHAI).year)
+    targets = targets_in_force(session, in_sections, now.astimezone(SHANGHAI).year)
 
     # Plain tuples: numpy would probe each Row for array interfaces, slowly.
     table = np.array([tuple(r) for r in rows], dtype=np.float64)  # station, time, pid, value
@@ -214,48 +238,59 @@ def evaluate(
         return stats
     metrics.EVALUATOR_RUNS.inc()
     state = session.get(EvaluatorState, "readings", with_for_update=True)
-    since = state.received_until - LATE_COMMIT_LAG if state else now - LOOKBACK
-    # Live readings are never older than the late horizon before their arrival: the
-    # bound on time lets TimescaleDB skip every older chunk.
-    touched: dict[int, datetime] = dict(
-        session.execute(TOUCHED_SQL, {"since": since, "oldest": since - late_horizon}).all()
-    )
+    changed, whole = _changed(session, now, late_horizon, full=state is None)
     open_rows = session.scalars(
         select(Incident).where(
             Incident.state != State.RESOLVED,
             Incident.rule.in_([Rule.CLASS_V, Rule.TARGET_MISS]),
         )
     ).all()
-    section_ids = sorted(set(touched) | {i.section_id for i in open_rows if i.section_id})
+    where = select(Station.id, Station.section_id).where(
+        Station.id.in_(changed), Station.section_id.is_not(None)
+    )
+    section_of: dict[int, int] = (
+        {s: sec for s, sec in session.execute(where) if sec} if changed else {}
+    )
+    section_ids = sorted(
+        set(section_of.values()) | whole | {i.section_id for i in open_rows if i.section_id}
+    )
+    if state is None:
+        whole = set(section_ids)  # a full run trusts no stored verdict
     waiting = early_warning.waiting(open_rows)
     configs = rule_configs(session)
-    series = _series(session, section_ids, now, configs) if section_ids else {}
+    judged = verdicts.judge_sections(
+        session, section_ids, whole, section_of, now, configs, read=_series, since=now - LOOKBACK
+    )
 
     for section_id in section_ids:
         stats.judged += 1
-        section_series = series.get(section_id, [])
+        section_stations = judged.get(section_id, [])
         for rule in (Rule.CLASS_V, Rule.TARGET_MISS):
             config, subject = configs[rule], Subject(rule, section_id)
             if not config.enabled:
                 _retire(session, subject, now, stats)
                 continue
-            verdicts = [v for s in section_series if (v := judge(config, s))]
+            offences = [v for s in section_stations if (v := s.verdicts.get(rule))]
             if subject in waiting:  # an unconfirmed warning: confirmed, withdrawn or not yet
                 stats.messages += early_warning.settle(
-                    session, subject, config, worst(verdicts), section_series, policy, now
+                    session, subject, config, worst(offences), section_stations, policy, now
                 )
                 continue
-            _apply(session, subject, config, worst(verdicts), section_series, policy, now, stats)
+            _apply(session, subject, config, worst(offences), section_stations, policy, now, stats)
         _tell_target_miss_once_class_v_is_gone(session, section_id, configs, policy, now, stats)
-    _warn_early(session, configs, policy, since, late_horizon, now, stats)
+    # A live reading is at most the late horizon older than its arrival, and it arrived
+    # after the previous run; twice the horizon leaves room for a run that came late.
+    _warn_early(session, configs, policy, changed, now - 2 * late_horizon, now, stats)
 
-    if touched:
-        newest = max(touched.values())
+    # The state says the feed is followed from here on; received_until is the newest
+    # arrival judged, for the operator.
+    newest = max(changed.values(), default=None)
+    if newest is not None:
         metrics.EVALUATOR_LAG.observe(max((now - newest).total_seconds(), 0.0))
-        if state is None:
-            session.add(EvaluatorState(name="readings", received_until=newest))
-        elif newest > state.received_until:
-            state.received_until = newest
+    if state is None:
+        session.add(EvaluatorState(name="readings", received_until=newest or now))
+    elif newest is not None and newest > state.received_until:
+        state.received_until = newest
     return stats
 
 
@@ -263,25 +298,44 @@ def _warn_early(
     session: Session,
     configs: dict[Rule, RuleConfig],
     policy: notifier.Policy,
-    since: datetime,
-    late_horizon: timedelta,
+    stations: Collection[int],
+    oldest: datetime,
     now: datetime,
     stats: Stats,
 ) -> None:
     """Suspect readings that would raise open unconfirmed incidents (alerts.early_warning)."""
-    opened, messages = early_warning.warn(session, configs, policy, since, late_horizon, now)
+    if not stations:
+        return
+    opened, messages = early_warning.warn(session, configs, policy, stations, oldest, now)
     stats.unconfirmed += opened
     stats.opened += len(opened)
     stats.messages += messages
 
 
-def _current(series: list[Series]) -> dict[str, Any]:
+def _changed(
+    session: Session, now: datetime, late_horizon: timedelta, *, full: bool
+) -> tuple[dict[int, datetime], set[int]]:
+    """The stations with changed live readings and when the newest of them arrived; and,
+    in a full run, the sections to judge whole."""
+    changed: dict[int, datetime] = dict(session.execute(FEED_SQL).all())
+    whole: set[int] = set()
+    if full:
+        since = now - LOOKBACK
+        # Live readings are never older than the late horizon before their arrival: the
+        # bound on time lets TimescaleDB skip every older chunk.
+        scanned = session.execute(TOUCHED_SQL, {"since": since, "oldest": since - late_horizon})
+        whole = {section_id for section_id, _ in scanned}
+    return changed, whole
+
+
+def _current(stations: list[verdicts.StationVerdicts]) -> dict[str, Any]:
     """The section's class at its stations' latest times, for a resolution message."""
-    if not series:
+    if not stations:
         return {}
-    last_rows = [s.rows.stop - 1 for s in series]
-    classes = series[0].evaluation.water_class[last_rows]
-    return {"class": int(classes.max()), "time": int(max(s.times[-1] for s in series))}
+    return {
+        "class": max(s.latest_class for s in stations),
+        "time": max(s.latest for s in stations),
+    }
 
 
 def _apply(
@@ -289,7 +343,7 @@ def _apply(
     subject: Subject,
     config: RuleConfig,
     verdict: Verdict | None,
-    series: list[Series],
+    stations: list[verdicts.StationVerdicts],
     policy: notifier.Policy,
     now: datetime,
     stats: Stats,
@@ -310,10 +364,10 @@ def _apply(
         return
     # Only a newer judged reading shows the condition has cleared: a station that went
     # quiet, or whose data all failed QC, proves nothing (silence has its own rule).
-    latest = max((int(s.times[-1]) for s in series), default=None)
+    latest = max((s.latest for s in stations), default=None)
     if latest is None or latest <= int(clear.details.get("time", 0)):
         return
-    if not all(is_clear(config, s) for s in series):
+    if not all(Rule(subject.rule) in s.clear for s in stations):
         clear.clear_since = None  # hysteresis: still within the margin of the limit
         return
     lifecycle.mark_clear(session, clear, now)
@@ -321,7 +375,7 @@ def _apply(
     if now - clear.clear_since >= timedelta(seconds=config.hold_s):
         lifecycle.resolve(session, clear, at=now, note="clear for the hold period")
         stats.resolved += 1
-        stats.messages += notifier.on_resolved(session, clear, policy, now, _current(series))
+        stats.messages += notifier.on_resolved(session, clear, policy, now, _current(stations))
 
 
 def _retire(session: Session, subject: Subject, now: datetime, stats: Stats) -> None:

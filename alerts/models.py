@@ -24,7 +24,7 @@ from sqlalchemy import (
 from sqlalchemy import (
     text as sql_text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.models import Base, Section
@@ -294,9 +294,29 @@ class MuteWindow(Base):
 
 
 class EvaluatorState(Base):
-    """How far the evaluator has read readings (by arrival), so each is judged once."""
+    """That the evaluator follows core.models.EvaluatorFeed, and the newest arrival it
+    judged. Without it, the next run judges every section with readings in the last day."""
 
     __tablename__ = "evaluator_state"
 
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
     received_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class StationVerdict(Base):
+    """A station's verdicts under the reading rules at its latest evaluated time
+    (alerts.verdicts), and the basis (rules, targets, waterbody) they were judged under."""
+
+    __tablename__ = "station_verdicts"
+
+    station_id: Mapped[int] = mapped_column(
+        ForeignKey("stations.id", ondelete="CASCADE"), primary_key=True
+    )
+    basis: Mapped[str] = mapped_column(Text)
+    latest: Mapped[int] = mapped_column(BigInteger)  # epoch seconds
+    latest_class: Mapped[int] = mapped_column(SmallInteger)
+    # {rule: {severity, water_class, time, details}}; a rule not offending is absent.
+    verdicts: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    # The rules under which the station is clear by their hysteresis (clear margin, clear
+    # readings): an open incident resolves only when every station of its section is.
+    clear: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")

@@ -23,10 +23,12 @@ from sqlalchemy import (
     UniqueConstraint,
     case,
     func,
+    select,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, column_property, mapped_column, relationship
+from sqlalchemy.sql import Subquery
 
 # Deterministic constraint names, so migrations can name what they drop.
 NAMING_CONVENTION = {
@@ -194,11 +196,12 @@ class Reading(Base):
     __tablename__ = "readings"
     __table_args__ = (
         Index("ix_readings_time", "time"),
-        # Early warning (alerts/early_warning.py) looks for newly received suspect live
-        # readings every run: rare rows, so a small index rather than a scan of the day.
+        # Early warning (alerts/early_warning.py) looks for the changed stations' recent
+        # suspect live readings every run: rare rows, so a small index of their own.
         Index(
             "ix_readings_suspect",
-            "received_at",
+            "station_id",
+            "time",
             postgresql_where=text("qc_flag = 3 AND NOT backfill"),
         ),
         CheckConstraint("water_class BETWEEN 0 AND 6", name="water_class"),
@@ -359,3 +362,54 @@ class StoredReport(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     xlsx: Mapped[bytes] = mapped_column(LargeBinary)
     csv_zip: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class EvaluatorFeed(Base):
+    """A station's readings written by one statement, not yet consumed by the evaluator.
+
+    Written by a trigger on readings in the writing transaction (migration
+    0012_evaluator_feed); the evaluator consumes it with DELETE … RETURNING.
+    """
+
+    __tablename__ = "evaluator_feed"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    # No foreign key: a post never waits on it; the evaluator joins stations.
+    station_id: Mapped[int] = mapped_column(Integer)
+    time: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # the newest written
+    live: Mapped[bool] = mapped_column(Boolean)  # any of them not backfill
+    received_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
+class StationLatest(Base):
+    """A station's newest reading time (any item, flag or kind) as of the feed the
+    evaluator has consumed; last_reading_times() adds what it has not."""
+
+    __tablename__ = "station_latest"
+
+    station_id: Mapped[int] = mapped_column(
+        ForeignKey("stations.id", ondelete="CASCADE"), primary_key=True
+    )
+    time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+def last_reading_times() -> Subquery:
+    """Per station (station_id, time): its newest reading time, null if none; set-based,
+    never a probe of each station's readings."""
+    pending = (
+        select(EvaluatorFeed.station_id, func.max(EvaluatorFeed.time).label("time"))
+        .group_by(EvaluatorFeed.station_id)
+        .subquery("pending")
+    )
+    return (
+        select(
+            Station.id.label("station_id"),
+            # greatest() skips nulls: either may be missing.
+            func.greatest(StationLatest.time, pending.c.time).label("time"),
+        )
+        .outerjoin(StationLatest, StationLatest.station_id == Station.id)
+        .outerjoin(pending, pending.c.station_id == Station.id)
+        .subquery("last_reading")
+    )

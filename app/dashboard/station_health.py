@@ -10,13 +10,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel, Field
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from alerts.evaluator import rule_configs
 from alerts.rules import RuleConfig
 from alerts.vocabulary import Rule
-from core.models import Reading, Section, Station
+from core.models import Reading, Section, Station, last_reading_times
 from sensors.local_time import SHANGHAI
 from sensors.qc import QCFlag
 
@@ -65,14 +65,12 @@ def _silent_rule(session: Session) -> RuleConfig:
 def stations_health(
     session: Session, now: datetime, section: str | None = None
 ) -> StationsHealthOut:
-    last = (
-        select(func.max(Reading.time))
-        .where(Reading.station_id == Station.id, Reading.time > now - HORIZON)
-        .scalar_subquery()
-    )
+    last = last_reading_times()
+    last_time = case((last.c.time > now - HORIZON, last.c.time))
     stmt = (
-        select(Station, Section.code, last.label("last_time"))
+        select(Station, Section.code, last_time.label("last_time"))
         .outerjoin(Section, Section.id == Station.section_id)
+        .join(last, last.c.station_id == Station.id)
         .order_by(Station.code)
     )
     if section is not None:

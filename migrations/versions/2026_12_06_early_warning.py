@@ -51,7 +51,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_readings_suspect",
         "readings",
-        ["received_at"],
+        ["station_id", "time"],
         postgresql_where=sa.text("qc_flag = 3 AND NOT backfill"),
     )
 

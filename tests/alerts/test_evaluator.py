@@ -79,8 +79,8 @@ def post(
 
 
 def run(session: Session, policy: Policy, now: datetime) -> evaluator.Stats:
-    # received_at is the real clock while the tests judge at chosen instants: forget the
-    # watermark, so every run looks at the whole lookback window.
+    # Forget the evaluator's state, so every run judges every section with readings in
+    # the lookback (tests/alerts/test_evaluator_feed.py keeps it, as the scheduler does).
     session.execute(delete(EvaluatorState))
     return evaluator.evaluate(session, policy, now)
 
