@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import date, datetime
 from typing import Any, Literal
 
 from sqlalchemy.orm import Session
 
-from app.reports import rollups
+from alerts.digest import SectionFigures
+from app.reports import queries, rollups
 from app.reports.evaluation import SectionResult, evaluate_bins
 from app.reports.queries import LEVEL_ZH
 from app.reports.tables import Column, Report, Table
@@ -128,6 +130,24 @@ def bins_of(period: NamedPeriod, by: By) -> list[NamedPeriod]:
     return months_of(period) if by == "month" else [period]
 
 
+def evaluate(
+    session: Session,
+    period: NamedPeriod,
+    *,
+    by: By = "period",
+    now: datetime | None = None,
+    refresh: bool = True,
+    raw: bool = False,
+    sections: Sequence[queries.SectionInfo] | None = None,
+) -> list[list[SectionResult]]:
+    """Every section (or `sections`) evaluated per bin of `period`: what every report, the
+    dashboard and the alert digest show. raw=True reads the readings themselves instead of
+    the roll-ups (the bench's baseline)."""
+    if refresh:
+        rollups.refresh(session.get_bind().engine)
+    return evaluate_bins(session, bins_of(period, by), now=now, raw=raw, sections=sections)
+
+
 def sections_report(
     session: Session,
     period: NamedPeriod,
@@ -137,10 +157,7 @@ def sections_report(
     refresh: bool = True,
     raw: bool = False,
 ) -> Report:
-    """raw=True reads the readings themselves instead of the roll-ups (the bench's baseline)."""
-    if refresh:
-        rollups.refresh(session.get_bind().engine)
-    per_bin = evaluate_bins(session, bins_of(period, by), now=now, raw=raw)
+    per_bin = evaluate(session, period, by=by, now=now, refresh=refresh, raw=raw)
     table = Table("sections", "断面水质评价", section_columns())
     for results in per_bin:
         table.rows += [section_row(r) for r in sorted(results, key=lambda r: r.section.code)]
@@ -151,3 +168,27 @@ def sections_report(
         [table],
         [METHOD_NOTE],
     )
+
+
+def digest_figures(
+    session: Session, section_ids: Sequence[int], first: date, last: date
+) -> dict[int, SectionFigures]:
+    """The daily digest's figures (alerts.digest.Figures): the sections report's row of
+    each section for the days first..last, by section id."""
+    period = period_of(f"{first}..{last}")
+    wanted = set(section_ids)
+    chosen = [s for s in queries.sections(session) if s.id in wanted]
+    if not chosen:
+        return {}
+    (results,) = evaluate(session, period, sections=chosen)
+    figures = {}
+    for r in results:
+        row = section_row(r)
+        figures[r.section.id] = SectionFigures(
+            period=period.name,
+            water_class=row["class"],
+            main_pollutants_iii=row["main_pollutants_iii"],
+            samples=row["samples"],
+            capture=row["capture"],
+        )
+    return figures
