@@ -28,6 +28,7 @@ with the roll-up triggers enabled and then dropped, and prints both rates.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import time
@@ -176,13 +177,19 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--ingest-batches", type=int, default=300)
     parser.add_argument("--raw-repeat", type=int, help="runs of the raw scan (default --repeat)")
-    parser.add_argument("--name", default=DATABASE, help="the bench's database")
+    parser.add_argument(
+        "--name", help=f"the bench's database (default {DATABASE}_PID: runs never collide)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the bench's database")
     parser.add_argument(
         "--reuse", action="store_true", help="time the reports on the database a --keep run left"
     )
     args = parser.parse_args()
     args.raw_repeat = args.raw_repeat or args.repeat
+    if args.reuse and not args.name:
+        parser.error("--reuse needs the --name of the database to reuse")
+    # Another run's recreate must not drop this one's database under it (WITH (FORCE)).
+    args.name = args.name or f"{DATABASE}_{os.getpid()}"
 
     if args.reuse:
         url = with_database(args.database_url, args.name)
