@@ -24,6 +24,7 @@ from alerts import evaluator, metrics, silence
 from alerts.digest import send_daily_digest
 from alerts.notifier import Policy
 from app.incidents import remeasure
+from app.reports import service as reports
 from core.settings import Settings
 from sensors.local_time import SHANGHAI
 
@@ -219,6 +220,8 @@ class Jobs:
 
     def _digest(self) -> None:
         with self.sessions() as session, session.begin():
-            sent = send_daily_digest(session, self.policy, datetime.now(UTC))
+            sent = send_daily_digest(
+                session, self.policy, datetime.now(UTC), reports.digest_figures
+            )
         if sent:
             self.dispatch.wake()

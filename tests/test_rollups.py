@@ -8,8 +8,10 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from app.dashboard.queries import has_timescaledb
 from app.ingest import service as ingest
 from app.ingest.validate import parse_items
 from app.reports import rollups
@@ -132,3 +134,55 @@ def test_whole_months_come_from_the_monthly_rollup(seeded: Session, station: Sta
     ):
         same(seeded, edges)
     assert rollups.sums(seeded, [p.start_utc, p.end_utc]).total.tolist() == [15.0]
+
+
+def test_the_rollup_path_is_one_the_server_can_run(seeded: Session) -> None:
+    """Continuous aggregates need TimescaleDB's TSL (community licence); the Apache-2 build
+    (Debian's +dfsg source, -DAPACHE_ONLY=ON, as on this project's machines) refuses them
+    and compression, and plain PostgreSQL has neither: there the trigger tables serve."""
+    tsdb = has_timescaledb(seeded)
+    licence = seeded.scalar(text("SELECT current_setting('timescaledb.license', true)"))
+    hypertable = tsdb and seeded.scalar(
+        text(
+            "SELECT EXISTS (SELECT 1 FROM timescaledb_information.hypertables"
+            " WHERE hypertable_name = 'readings')"
+        )
+    )
+    caggs = rollups.uses_continuous_aggregates(seeded)
+    assert caggs == bool(hypertable and licence == "timescale")
+    kinds = dict(
+        seeded.execute(
+            text(
+                "SELECT relname, relkind FROM pg_class WHERE relnamespace = 'rollups'::regnamespace"
+                " AND relname IN ('readings_daily', 'readings_monthly')"
+            )
+        ).all()
+    )
+    triggers = set(
+        seeded.scalars(
+            text(
+                "SELECT tgname FROM pg_trigger WHERE tgrelid = 'readings'::regclass"
+                " AND tgname LIKE 'rollups%'"
+            )
+        )
+    )
+    if caggs:
+        assert kinds == {"readings_daily": "v", "readings_monthly": "v"}
+        assert triggers == set()
+        return
+    assert kinds == {"readings_daily": "r", "readings_monthly": "r"}
+    assert triggers == {"rollups_insert", "rollups_update", "rollups_delete"}
+    rollups.refresh(seeded.get_bind().engine)  # nothing to refresh: returns at once
+    if tsdb:
+        # What the detection spares this build: both TSL features refused outright.
+        for ddl in (
+            "CREATE MATERIALIZED VIEW rollups.probe WITH (timescaledb.continuous) AS"
+            " SELECT time_bucket(INTERVAL '1 day', time) AS b, count(*) FROM readings"
+            " GROUP BY 1 WITH NO DATA",
+            "ALTER TABLE readings SET (timescaledb.compress)",
+        ):
+            with (
+                pytest.raises(DBAPIError, match="not supported under the current"),
+                seeded.begin_nested(),
+            ):
+                seeded.execute(text(ddl))

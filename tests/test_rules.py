@@ -14,6 +14,7 @@ from alerts import incidents as lifecycle
 from alerts.digest import send_daily_digest
 from alerts.incidents import Severity, Subject
 from alerts.models import OutboxMessage
+from app.reports import service as reports
 from app.scheduler import policy_for
 from app.stations import service as stations
 from core.errors import BadRequest
@@ -71,7 +72,9 @@ def test_qc_overrides_are_validated_and_merged(seeded: Session) -> None:
 def test_daily_digest_tells_the_offices_what_is_open(seeded: Session) -> None:
     policy = policy_for(Settings(env=Environment.TEST, quiet_hours=""))
     now = datetime(2026, 7, 2, 0, 0, tzinfo=UTC)  # 08:00 in Shanghai
-    assert send_daily_digest(seeded, policy, now) == 0  # nothing open: nothing sent
+    assert (
+        send_daily_digest(seeded, policy, now, reports.digest_figures) == 0
+    )  # nothing open: nothing sent
 
     office = contacts.create_contact(seeded, name="治水办", level="office", phone="13700000000")
     contacts.add_webhook(seeded, office.id, "http://127.0.0.1:9/office", allow_internal=True)
@@ -80,12 +83,15 @@ def test_daily_digest_tells_the_offices_what_is_open(seeded: Session) -> None:
         lifecycle.raise_or_update(
             seeded, Subject("class_v", section_id), severity=severity, details={}, at=now
         )
-    assert send_daily_digest(seeded, policy, now) == 2
+    assert send_daily_digest(seeded, policy, now, reports.digest_figures) == 2
     sms = seeded.scalars(select(OutboxMessage).where(OutboxMessage.channel == "sms")).one()
-    assert sms.text == "07月02日水质日报：未解除预警2起（严重1起），码道、蒲岐。"
+    # No readings yesterday: the sections are named without figures.
+    assert sms.text == (
+        "07月02日水质日报：未解除预警2起（严重1起），码道（昨日无评价数据）、蒲岐（昨日无评价数据）。"
+    )
     # Another replica's scheduler fires the same job: the day's digest is written once.
-    assert send_daily_digest(seeded, policy, now) == 0
-    assert send_daily_digest(seeded, policy, now + timedelta(days=1)) == 2
+    assert send_daily_digest(seeded, policy, now, reports.digest_figures) == 0
+    assert send_daily_digest(seeded, policy, now + timedelta(days=1), reports.digest_figures) == 2
 
 
 def test_rule_cli(cli_env: dict[str, str]) -> None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 from sqlalchemy.orm import Session
 
+from alerts.digest import SectionFigures
 from app.reports import queries, rollups
 from app.reports.evaluation import SectionResult, evaluate_bins
 from app.reports.queries import LEVEL_ZH
@@ -137,6 +138,24 @@ def bins_of(period: NamedPeriod, by: By) -> list[NamedPeriod]:
     return months_of(period) if by == "month" else [period]
 
 
+def evaluate(
+    session: Session,
+    period: NamedPeriod,
+    *,
+    by: By = "period",
+    now: datetime | None = None,
+    refresh: bool = True,
+    raw: bool = False,
+    sections: Sequence[queries.SectionInfo] | None = None,
+) -> list[list[SectionResult]]:
+    """Every section (or `sections`) evaluated per bin of `period`: what every report, the
+    dashboard and the alert digest show. raw=True reads the readings themselves instead of
+    the roll-ups (the bench's baseline)."""
+    if refresh:
+        rollups.refresh(session.get_bind().engine)
+    return evaluate_bins(session, bins_of(period, by), now=now, raw=raw, sections=sections)
+
+
 def sections_report(
     session: Session,
     period: NamedPeriod,
@@ -147,12 +166,9 @@ def sections_report(
     raw: bool = False,
     reach: queries.Reach = None,
 ) -> Report:
-    """raw=True reads the readings themselves instead of the roll-ups (the bench's baseline);
-    reach limits the report to those sections (a scoped caller's)."""
-    if refresh:
-        rollups.refresh(session.get_bind().engine)
+    """reach limits the report to those sections (a scoped caller's)."""
     infos = queries.sections(session, reach)
-    per_bin = evaluate_bins(session, bins_of(period, by), now=now, raw=raw, sections=infos)
+    per_bin = evaluate(session, period, by=by, now=now, refresh=refresh, raw=raw, sections=infos)
     table = Table("sections", "断面水质评价", section_columns())
     for results in per_bin:
         table.rows += [section_row(r) for r in sorted(results, key=lambda r: r.section.code)]
@@ -163,3 +179,27 @@ def sections_report(
         [table],
         [METHOD_NOTE, *scope_notes(infos, reach)],
     )
+
+
+def digest_figures(
+    session: Session, section_ids: Sequence[int], first: date, last: date
+) -> dict[int, SectionFigures]:
+    """The daily digest's figures (alerts.digest.Figures): the sections report's row of
+    each section for the days first..last, by section id."""
+    period = period_of(f"{first}..{last}")
+    wanted = set(section_ids)
+    chosen = [s for s in queries.sections(session) if s.id in wanted]
+    if not chosen:
+        return {}
+    (results,) = evaluate(session, period, sections=chosen)
+    figures = {}
+    for r in results:
+        row = section_row(r)
+        figures[r.section.id] = SectionFigures(
+            period=period.name,
+            water_class=row["class"],
+            main_pollutants_iii=row["main_pollutants_iii"],
+            samples=row["samples"],
+            capture=row["capture"],
+        )
+    return figures
