@@ -58,6 +58,22 @@ def decode_csv(data: bytes) -> str:
         raise BadRequest(f"the CSV: {exc}") from None
 
 
+def csv_reader(
+    text: str, required: tuple[str, ...], optional: tuple[str, ...]
+) -> csv.DictReader[str]:
+    """Rows of a CSV import by its header's (stripped) names; a missing column is refused
+    before any row is read."""
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    header = [c.strip() for c in reader.fieldnames or ()]
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise BadRequest(
+            f"CSV header lacks {', '.join(missing)}; expected {','.join(required + optional)}"
+        )
+    reader.fieldnames = header
+    return reader
+
+
 def import_contacts_csv(
     session: Session, path: Path, *, allow_internal: bool = False
 ) -> ImportReport:
@@ -70,15 +86,7 @@ def import_contacts_text(
     session: Session, text: str, *, allow_internal: bool = False
 ) -> ImportReport:
     """`allow_internal`: webhook URLs may point inside this network (development)."""
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = [c.strip() for c in reader.fieldnames or ()]
-    missing = [c for c in REQUIRED_COLUMNS if c not in header]
-    if missing:
-        raise BadRequest(
-            f"CSV header lacks {', '.join(missing)}; expected "
-            f"{','.join(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)}"
-        )
-    reader.fieldnames = header
+    reader = csv_reader(text, REQUIRED_COLUMNS, OPTIONAL_COLUMNS)
     report = ImportReport()
     for row in reader:
         report.rows += 1

@@ -8,14 +8,12 @@ A second run of the same file changes nothing.
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass, field
 from typing import Final
 
 from sqlalchemy.orm import Session
 
-from app.contacts.importer import RowError
+from app.contacts.importer import RowError, csv_reader
 from app.upstream import service
 from core.errors import BadRequest, RiverwatchError
 
@@ -37,15 +35,7 @@ def _whole(text: str, column: str) -> int:
 
 
 def import_upstream_text(session: Session, text: str) -> ImportReport:
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = [c.strip() for c in reader.fieldnames or ()]
-    missing = [c for c in REQUIRED_COLUMNS if c not in header]
-    if missing:
-        raise BadRequest(
-            f"CSV header lacks {', '.join(missing)}; expected "
-            f"{','.join(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)}"
-        )
-    reader.fieldnames = header
+    reader = csv_reader(text, REQUIRED_COLUMNS, OPTIONAL_COLUMNS)
     report = ImportReport()
     by_section: dict[str, list[tuple[int, service.Entry]]] = {}
     bad_sections: set[str] = set()
