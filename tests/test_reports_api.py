@@ -214,3 +214,12 @@ def test_bad_input_is_a_4xx(client: httpx.Client, seeded: Session, params: dict[
 def test_a_scoreboard_needs_a_period_before(client: httpx.Client, seeded: Session) -> None:
     assert get(client, "plan", period="1901").status_code == 400
     assert get(client, "sections", period="1901").status_code == 200
+
+
+def test_one_section_by_its_code(client: httpx.Client, quarter: Session) -> None:
+    whole = rows(get(client, "sections", period="2021-Q1").json(), "sections")
+    response = get(client, "sections", period="2021-Q1", section="S07")
+    assert response.status_code == 200, response.text
+    (row,) = rows(response.json(), "sections")
+    assert row == next(r for r in whole if r["code"] == "S07")
+    assert get(client, "sections", period="2021-Q1", section="S99").status_code == 404

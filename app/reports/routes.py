@@ -23,6 +23,7 @@ from app.reports import render, scoreboard, service
 from app.reports.build import build
 from app.reports.schemas import ReportOut, StoredReportOut
 from app.reports.tables import Report
+from core.catalogue import get_section
 from core.errors import NotFound
 from core.models import StoredReport, Zone
 from sensors.period_names import HELP
@@ -61,10 +62,17 @@ def sections(
     ] = "period",
     format: FormatQuery = "json",
     table: TableQuery = None,
+    section: Annotated[
+        str | None, Query(max_length=32, description="one section, by its code")
+    ] = None,
 ) -> Response:
-    report = service.sections_report(
-        session, service.period_of(period), by=by, reach=caller.section_ids
-    )
+    reach = caller.section_ids
+    if section is not None:
+        found = get_section(session, section, with_details=False)
+        if reach is not None and found.id not in reach:
+            raise NotFound(f"no section {section!r}")  # existence outside one's reach is not told
+        reach = frozenset({found.id})
+    report = service.sections_report(session, service.period_of(period), by=by, reach=reach)
     return _respond(report, format, table)
 
 

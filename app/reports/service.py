@@ -131,7 +131,7 @@ def scope_notes(infos: Sequence[queries.SectionInfo], reach: queries.Reach) -> l
     if reach is None:
         return []
     codes = "、".join(s.code for s in sorted(infos, key=lambda s: s.code)) or "无"
-    return [f"范围：仅含权限范围内的断面（{codes}）；全市合计不在此报告中。"]
+    return [f"范围：仅含断面 {codes}（权限范围或所选）；全市合计不在此报告中。"]
 
 
 def bins_of(period: NamedPeriod, by: By) -> list[NamedPeriod]:

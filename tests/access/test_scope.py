@@ -141,6 +141,13 @@ def test_section_report_holds_exactly_the_sections_in_reach(
         headers=world.auth(role),
     )
     assert (world.outside.section.code in csv.text) is not scoped
+    # One section by its code: outside the reach it does not exist.
+    one = http.get(
+        f"{API}/reports/sections",
+        params={"period": _year(), "section": world.outside.section.code},
+        headers=world.auth(role),
+    )
+    assert one.status_code == (404 if scoped else 200)
 
 
 @pytest.mark.parametrize("role", ["zone_officer", "river_chief"])

@@ -147,7 +147,7 @@ async function loadPeriod() {
   const asked = ++periodAsked;
   node.setAttribute("aria-busy", "true");
   try {
-    const report = await api(`/api/v1/reports/sections?${new URLSearchParams({ period: name })}`);
+    const report = await api(`/api/v1/reports/sections?${new URLSearchParams({ period: name, section: DATA.code })}`);
     if (asked !== periodAsked) return; // a later choice is on its way
     node.replaceChildren(periodBlock(report));
     if (periodForm.preset.value !== "custom") {
