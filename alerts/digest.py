@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from alerts import outbox
 from alerts.channels.base import ChannelKind
 from alerts.channels.templates import render
+from alerts.early_warning import UNCONFIRMED
 from alerts.evaluator import try_lock
 from alerts.incidents import Severity, State
 from alerts.models import Contact, Incident, OutboxMessage
@@ -55,7 +56,12 @@ def send_daily_digest(session: Session, policy: Policy, now: datetime, figures: 
     rows = session.execute(
         select(Incident.severity, Section.id, Section.code, Section.name)
         .join(Section, Section.id == Incident.section_id)
-        .where(Incident.state != State.RESOLVED, Incident.severity > Severity.INFO)
+        .where(
+            Incident.state != State.RESOLVED,
+            Incident.severity > Severity.INFO,
+            # An unconfirmed warning is operations' until good data confirm it.
+            Incident.confirmation.is_distinct_from(UNCONFIRMED),
+        )
         .order_by(Incident.severity.desc(), Section.code)
     ).all()
     if not rows:

@@ -177,7 +177,7 @@ def settle(
     incident = lifecycle.find_open(session, subject)
     if incident is None or incident.confirmation != UNCONFIRMED:
         return 0  # settled since the evaluator read it
-    if verdict is not None:
+    if verdict is not None and verdict.severity > Severity.INFO:
         return _confirm(session, incident, config, verdict, policy, now)
     mine = [s for s in stations if s.station_code == incident.details.get("station")]
     suspect_time = int(incident.details.get("time", 0))
@@ -207,6 +207,9 @@ def _confirm(
     lifecycle.raise_or_update(
         session, subject, severity=verdict.severity, details=verdict.details, at=now
     )
+    # The good data decide the severity: the suspect reading's (a 劣Ⅴ spike confirmed by
+    # a class-Ⅴ reading) never counts, raise_or_update's max() notwithstanding.
+    incident.severity = verdict.severity
     incident.confirmation = CONFIRMED
     incident.confirmed_at = now
     lifecycle.add_event(

@@ -87,7 +87,7 @@ def check(session: Session, policy: notifier.Policy, now: datetime) -> Stats:
             stats.opened += 1
             incident.next_reminder_at = now + timedelta(seconds=config.repeat_s)
             stats.messages += notifier.on_raised(session, incident, policy, now)
-    silent = {station_id for station_id, *_ in rows}
+    silent = {station_id: section_id for station_id, section_id, *_ in rows}
     # Data is flowing again; no hold: a reading is proof enough.
     reporting = session.scalars(
         select(Incident)
@@ -97,5 +97,10 @@ def check(session: Session, policy: notifier.Policy, now: datetime) -> Stats:
     for incident in reporting:
         if incident.station_id not in silent:
             lifecycle.resolve(session, incident, at=now, note="readings arrived")
+            stats.resolved += 1
+        elif silent[incident.station_id] != incident.section_id:
+            # An outfall linked upstream of another section is now that one's concern,
+            # told above; its old incident is not left open beside it.
+            lifecycle.resolve(session, incident, at=now, note="now another section's concern")
             stats.resolved += 1
     return stats

@@ -14,16 +14,20 @@ from sqlalchemy.orm import Session, sessionmaker
 log = logging.getLogger(__name__)
 
 # Seconds the replica's data may lag behind the primary's, an upper bound; NULL: unknown.
-# Everything it received is replayed: as fresh as the stream (0). Replay behind what it
+# Everything it received is replayed: it lacks at most what the primary committed since
+# its last message (a stalled stream keeps its receiver until wal_receiver_timeout; an
+# idle primary sends a keepalive every wal_sender_timeout / 2). Replay behind what it
 # received (catching up, or paused): nothing committed after its last replayed commit is
 # visible, so the lag is at most the time since that commit. No WAL receiver (the primary
-# unreachable, or the stream broken): unknown. Only functions any role may call.
+# unreachable, or the stream broken): unknown.
 STALENESS = text(
     """
     SELECT CASE
         WHEN NOT pg_is_in_recovery() THEN 0.0
         WHEN (SELECT pid FROM pg_stat_wal_receiver) IS NULL THEN NULL
-        WHEN pg_last_wal_receive_lsn() <= pg_last_wal_replay_lsn() THEN 0.0
+        -- NULL (unknown) for a role without pg_read_all_stats: it sees no receipt times.
+        WHEN pg_last_wal_receive_lsn() <= pg_last_wal_replay_lsn() THEN extract(epoch FROM
+            clock_timestamp() - (SELECT last_msg_receipt_time FROM pg_stat_wal_receiver))
         ELSE greatest(0.0, extract(epoch FROM clock_timestamp()
                                               - pg_last_xact_replay_timestamp()))
     END
@@ -79,4 +83,4 @@ class ReadRouting:
         if lag is None or float(lag) > self.max_staleness_s:
             session.close()
             return None
-        return session, Served("replica", float(lag))
+        return session, Served("replica", max(0.0, float(lag)))  # clocks a hair apart

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Row, select, text
 from sqlalchemy.orm import Session, selectinload
 
+from alerts.early_warning import NOT_CONFIRMED, UNCONFIRMED
 from core.models import Section, SectionTarget, Station
 
 # 省控及以上: the scope of the plan's share goal.
@@ -99,11 +100,14 @@ def stations(session: Session) -> list[StationInfo]:
 
 
 _INCIDENTS = text(
-    """
+    f"""
     SELECT i.section_id, s.code, i.rule, i.severity, i.state,
            i.opened_at, i.acknowledged_at, i.resolved_at
     FROM incidents i LEFT JOIN sections s ON s.id = i.section_id
     WHERE i.opened_at < :end AND coalesce(i.resolved_at, 'infinity') >= :start
+      -- a warning on suspect data is an incident once good data confirm it
+      AND i.confirmation IS DISTINCT FROM '{UNCONFIRMED}'
+      AND i.confirmation IS DISTINCT FROM '{NOT_CONFIRMED}'
     ORDER BY i.opened_at
     """
 )

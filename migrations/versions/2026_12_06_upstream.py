@@ -59,6 +59,15 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # Before 0010 every station had a section: stations of none (outfalls) have nowhere
+    # to go, and deleting them (and their readings) is the operator's decision, not ours.
+    outfalls = op.get_bind().scalar(
+        sa.text("SELECT count(*) FROM stations WHERE section_id IS NULL")
+    )
+    if outfalls:
+        raise RuntimeError(
+            f"{outfalls} stations have no section: give them one or delete them, then downgrade"
+        )
     op.drop_column("incidents", "trace")
     op.drop_table("upstream_links")
     op.alter_column("stations", "section_id", existing_type=sa.Integer(), nullable=False)

@@ -152,6 +152,21 @@ def test_the_next_good_offending_reading_confirms_and_tells_the_chiefs(
     assert kinds.index("unconfirmed") < kinds.index("confirmed")
 
 
+def test_the_good_reading_decides_the_severity_not_the_suspect_one(
+    seeded: Session, st: Station, people: dict[str, Contact], policy: Policy
+) -> None:
+    post(seeded, st, CALM, nh3n=0.6)
+    run(seeded, policy, CALM + timedelta(minutes=1))
+    post(seeded, st, JUMP, nh3n=2.4)  # 劣Ⅴ, and suspect
+    assert qc_of(seeded, st, JUMP) == QCFlag.SUSPECT
+    run(seeded, policy, JUMP + timedelta(minutes=1))
+    assert class_v(seeded).severity == Severity.CRITICAL
+    post(seeded, st, NOW, nh3n=1.9)  # good, class Ⅴ
+    run(seeded, policy, NOW + timedelta(minutes=1))
+    incident = class_v(seeded)
+    assert (incident.confirmation, incident.severity) == ("confirmed", Severity.MAJOR)
+
+
 def incident_events(session: Session, incident: Incident) -> list[object]:
     from alerts.models import IncidentEvent
 
@@ -231,3 +246,26 @@ def test_a_suspect_reading_stays_out_of_reports(seeded: Session, st: Station) ->
     assert nh3n.mean == pytest.approx((0.6 + 1.0) / 2)
     assert nh3n.water_class == 3  # 0.8: class III; with the spike it would be IV
     assert BY_CODE["nh3n"].id  # the catalogue item the report names
+
+
+def test_an_unconfirmed_warning_is_in_no_digest_and_a_withdrawn_one_in_no_report(
+    seeded: Session, st: Station, people: dict[str, Contact], policy: Policy
+) -> None:
+    from alerts.digest import send_daily_digest
+    from app.reports import queries
+    from app.reports.service import digest_figures
+
+    contacts.assign(
+        seeded,
+        "S07",
+        contacts.create_contact(seeded, name="办公室", level="office", phone="13700000001").id,
+        1,
+    )
+    jump(seeded, st, policy)
+    # The offices' digest is of incidents: an unconfirmed warning is operations' alone.
+    assert send_daily_digest(seeded, policy, NOW + timedelta(minutes=5), digest_figures) == 0
+    post(seeded, st, NOW, nh3n=1.0)  # good and clean (0.85 an hour down): withdrawn
+    run(seeded, policy, NOW + timedelta(minutes=1))
+    assert class_v(seeded).confirmation == "not_confirmed"
+    day = (NOW - timedelta(days=1), NOW + timedelta(days=1))
+    assert [r.rule for r in queries.incidents(seeded, *day)] == []

@@ -390,6 +390,34 @@ def test_station_silent_goes_to_operations(seeded: Session, policy: Policy) -> N
     assert open_incidents(seeded, "station_silent") == []
 
 
+def test_a_silent_outfall_is_the_concern_of_the_first_section_it_runs_into(
+    seeded: Session, policy: Policy
+) -> None:
+    from app.upstream.service import Entry, set_upstream
+
+    outfall, _ = stations.add_station(
+        seeded, code="OUT-Q", section_code=None, name="排口", reporting_interval_s=600
+    )
+    set_upstream(seeded, "S07", [Entry("OUT-Q", 1)])
+    seeded.flush()
+    created = outfall.created_at
+    assert silence.check(seeded, policy, created + timedelta(minutes=31)).opened == 1
+    (first,) = open_incidents(seeded, "station_silent")
+    s02, s07 = (
+        seeded.scalars(select(Section.id).where(Section.code == c)).one() for c in ("S02", "S07")
+    )
+    assert first.section_id == s07
+    assert s02 < s07
+    # Linked upstream of a section with a lower id too: that one's concern
+    # now, and the old incident is not left open beside the new one.
+    set_upstream(seeded, "S02", [Entry("OUT-Q", 1)])
+    seeded.flush()
+    checked = silence.check(seeded, policy, created + timedelta(minutes=40))
+    assert (checked.opened, checked.resolved) == (1, 1)
+    (now_open,) = open_incidents(seeded, "station_silent")
+    assert (now_open.station_id, now_open.section_id) == (outfall.id, s02)
+
+
 def test_disabled_rules_raise_nothing(
     seeded: Session, st: Station, chiefs: dict[int, Contact], policy: Policy
 ) -> None:
