@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
+from starlette.background import BackgroundTask
 
 from app.deps import SessionDep, SettingsDep, StationAuthDep
 from app.errors import MAX_DETAILS
@@ -132,9 +133,12 @@ async def post_readings(
     """
     # async, the database work and its commit in one hop to the thread pool: a sync
     # endpoint and a sync session dependency cost three hops a post.
-    body = await run_in_threadpool(_store, session, station, batch, settings, request)
+    body, may_alert = await run_in_threadpool(_store, session, station, batch, settings)
+    jobs = request.app.state.jobs
+    # After the response, as it was: the evaluator sees this batch (committed in _store).
+    wake = BackgroundTask(jobs.evaluate.wake) if jobs is not None and may_alert else None
     # Documented and tested as IngestOut; sent as plain data for speed (see _time_out).
-    return JSONResponse(body)
+    return JSONResponse(body, background=wake)
 
 
 def _store(
@@ -142,9 +146,9 @@ def _store(
     station: StationRef,
     batch: BatchEnvelope,
     settings: Settings,
-    request: Request,
-) -> dict[str, Any]:
-    """The batch stored and committed (in a worker thread), and the answer's data."""
+) -> tuple[dict[str, Any], bool]:
+    """The batch stored and committed (in a worker thread): the answer's data, and whether
+    the batch may alert."""
     if batch.station is not None and batch.station != station.code:
         check_and_context(session, station, None, by_key=True)  # a refused key first: 401
         raise Forbidden(f"this key belongs to station {station.code!r}, not the one named")
@@ -167,9 +171,6 @@ def _store(
     # past this point a 2xx means committed.
     from_thread.check_cancelled()
     session.commit()
-    jobs = request.app.state.jobs
-    if jobs is not None and result.may_alert:
-        jobs.evaluate.wake()  # after the commit: the evaluator sees this batch
     return {
         "accepted": result.accepted,
         "duplicate": result.duplicate,
@@ -178,4 +179,4 @@ def _store(
         "errors": errors[:MAX_DETAILS],
         "errors_omitted": max(0, len(errors) - MAX_DETAILS),
         "times": [_time_out(t) for t in result.times],
-    }
+    }, result.may_alert
