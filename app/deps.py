@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Annotated
 
+import anyio
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -23,17 +24,26 @@ async def get_settings_dep(request: Request) -> Settings:
     return settings
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """One session per request; committed when the handler returns without error."""
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """One session per request; committed when the handler returns without error, rolled
+    back when it raises or the request is cancelled.
+
+    async: making a session does no I/O, so only the commit (when the handler left a
+    transaction open) or the rollback goes to the thread pool, not the start as well. A
+    handler may commit in its own hop (app.ingest.routes): then nothing is left to do.
+    """
     session: Session = request.app.state.sessionmaker()
     try:
         yield session
-        session.commit()
+        if session.in_transaction():
+            await run_in_threadpool(session.commit)
     except BaseException:
-        session.rollback()
+        # Shielded: a cancelled request's rollback must still run to its end.
+        with anyio.CancelScope(shield=True):
+            await run_in_threadpool(session.rollback)
         raise
     finally:
-        session.close()
+        session.close()  # no transaction is left: no I/O on the event loop
 
 
 # scope="function": the commit happens before the response is sent, so a 2xx means committed.

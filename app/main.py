@@ -23,7 +23,7 @@ from app.incidents.routes import ack_router
 from app.incidents.routes import router as incidents_router
 from app.ingest.routes import router as ingest_router
 from app.ingest.schemas import BatchIn
-from app.middleware import RequestContext, RequestGuard
+from app.middleware import RequestContext, RequestGuard, RoutineAccess
 from app.openapi import document_errors
 from app.reports.routes import router as reports_router
 from app.rules.routes import router as rules_router
@@ -37,12 +37,14 @@ from core.settings import Environment, Settings, get_settings
 
 API_PREFIX = "/api/v1"
 log = logging.getLogger(__name__)
+ROUTINE_ACCESS = RoutineAccess(f"{API_PREFIX}/readings")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     if not logging.getLogger().handlers:  # a worker process of `serve --workers N`
         logs.configure_from(settings)
+    logging.getLogger("uvicorn.access").addFilter(ROUTINE_ACCESS)  # added once: one object
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -59,7 +59,11 @@ class RequestContext:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        rid = request_context.begin(dict(scope["headers"]).get(b"x-request-id"))
+        given = None
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                given = value  # the last one, as before
+        rid = request_context.begin(given)
         header = (b"x-request-id", rid.encode())
         started = False
 
@@ -87,6 +91,31 @@ class RequestContext:
             if not started:
                 body = error_body(500, f"internal error; quote request id {rid} when reporting")
                 await _answer(send, 500, body, [header])
+
+
+class RoutineAccess(logging.Filter):
+    """uvicorn's access line for an accepted post of readings is demoted to DEBUG: a line
+    per station per minute is volume, not an operator event. Refusals, errors and every
+    other request keep their INFO line."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self.path = path
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 5:
+            _client, method, path, _version, status = args
+            if (
+                method == "POST"
+                and isinstance(path, str)
+                and path.startswith(self.path)
+                and isinstance(status, int)
+                and 200 <= status < 300
+            ):
+                record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+                return logging.getLogger().isEnabledFor(logging.DEBUG)
+        return True
 
 
 class RequestGuard:
@@ -120,21 +149,26 @@ class RequestGuard:
             where = "path" if "\x00" in path else "query"
             await self._refuse(send, 400, "text may not contain NUL (U+0000)", where)
             return
-        headers = dict(scope["headers"])
+        if method not in _BODY_METHODS:
+            await self.app(scope, receive, send)
+            return
+        authorized, cookie, declared = False, b"", None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                authorized = True
+            elif name == b"cookie":
+                cookie = value
+            elif name == b"content-length":
+                declared = value
         if (
-            method in _BODY_METHODS
-            and b"authorization" not in headers
-            and self.session_cookie not in headers.get(b"cookie", b"")
+            not authorized
+            and self.session_cookie not in cookie
             and self.needs_credentials(method, path)
         ):
             # Before the body: an anonymous client gets 401, not a parse of its megabytes.
             await self._refuse(send, 401, "send credentials as 'Authorization: Bearer <token>'")
             return
-        if method not in _BODY_METHODS:
-            await self.app(scope, receive, send)
-            return
         limit = self.limit_for(path)
-        declared = headers.get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             await self._refuse(send, 413, f"request body over {limit} bytes", "body")
             return

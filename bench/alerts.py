@@ -179,7 +179,7 @@ def main() -> None:
     fleet, early = everyone[: args.stations], everyone[args.stations :]
     env_extra = {"RIVERWATCH_QUIET_HOURS": "", "RIVERWATCH_EVALUATE_INTERVAL_S": "15"}
     os.environ.update(env_extra)
-    proc = start_service(url, args.port)
+    proc = start_service(url, args.port, workers=1)  # one process, as it was
     base = f"http://127.0.0.1:{args.port}"
     stop = threading.Event()
     clock = [datetime.now(UTC) - timedelta(hours=6)]

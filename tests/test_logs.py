@@ -181,3 +181,26 @@ def test_a_demo_run_logs_no_phone_secret_token_or_ack_link() -> None:
     assert leaks == [], leaks
     assert not re.search(r"whsec_(?!\[redacted\])", text_log)
     assert "apscheduler" not in text_log  # no per-run chatter
+
+
+def test_an_accepted_post_of_readings_is_logged_at_debug_only() -> None:
+    from app.main import ROUTINE_ACCESS
+
+    def access(method: str, path: str, status: int) -> logging.LogRecord:
+        args = ("198.51.100.2:5000", method, path, "1.1", status)
+        return logging.LogRecord("uvicorn.access", logging.INFO, "", 0, "%s", args, None)
+
+    root = logging.getLogger()
+    before = root.level
+    try:
+        root.setLevel(logging.INFO)
+        assert not ROUTINE_ACCESS.filter(access("POST", "/api/v1/readings", 200))
+        assert ROUTINE_ACCESS.filter(access("POST", "/api/v1/readings", 422))
+        assert ROUTINE_ACCESS.filter(access("POST", "/api/v1/stations", 201))
+        assert ROUTINE_ACCESS.filter(access("GET", "/api/v1/readings/x", 200))
+        root.setLevel(logging.DEBUG)
+        kept = access("POST", "/api/v1/readings", 200)
+        assert ROUTINE_ACCESS.filter(kept)
+        assert kept.levelno == logging.DEBUG
+    finally:
+        root.setLevel(before)

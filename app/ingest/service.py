@@ -171,7 +171,8 @@ def ingest(
                 backfill=backfill[mine[0]],
             )
         )
-    log.info(
+    # DEBUG: one line per post is volume, not an operator event (refusals and errors are).
+    log.debug(
         "batch stored",
         extra={
             "station": ref.code,
