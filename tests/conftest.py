@@ -37,6 +37,22 @@ def fresh_database(server_url: str, name: str) -> Iterator[str]:
         drop_database(server_url, name)
 
 
+@contextlib.contextmanager
+def seeded_database(server_url: str, name: str, *, pool_size: int = 2) -> Iterator[Engine]:
+    """A database of its own, migrated and with the plan seeded, for tests that commit
+    (from several connections, or through a served app); dropped afterwards."""
+    with fresh_database(server_url, name) as url:
+        engine = make_engine(url, pool_size=pool_size)
+        try:
+            migrate.upgrade(engine)
+            with Session(engine) as session, session.begin():
+                catalogue.sync_parameters(session)
+                catalogue.seed_plan(session)
+            yield engine
+        finally:
+            engine.dispose()
+
+
 @pytest.fixture(scope="session")
 def server_url() -> Iterator[str]:
     configured = os.environ.get(TEST_SERVER_ENV)

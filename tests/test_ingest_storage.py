@@ -15,15 +15,13 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
-from app import migrate
 from app.ingest import service
 from app.ingest.validate import parse_items
 from app.stations import service as stations
-from core import catalogue
-from core.db import libpq_url, make_engine
+from core.db import libpq_url
 from core.models import Station
 from sensors.readings import Kind
-from tests.conftest import fresh_database
+from tests.conftest import seeded_database
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -130,14 +128,8 @@ def test_deleting_a_station_deletes_its_readings_and_a_used_parameter_stays(
 @pytest.fixture
 def own_engine(server_url: str) -> Iterator[Engine]:
     """A database of its own: the test below commits from two connections at once."""
-    with fresh_database(server_url, f"riverwatch_storage_{os.getpid()}") as url:
-        engine = make_engine(url, pool_size=2)
-        migrate.upgrade(engine)
-        with Session(engine) as session, session.begin():
-            catalogue.sync_parameters(session)
-            catalogue.seed_plan(session)
+    with seeded_database(server_url, f"riverwatch_storage_{os.getpid()}") as engine:
         yield engine
-        engine.dispose()
 
 
 def test_a_station_deleted_while_a_batch_is_in_flight_leaves_no_reading(

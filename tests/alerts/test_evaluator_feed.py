@@ -18,16 +18,13 @@ from sqlalchemy.orm import Session
 from alerts import evaluator
 from alerts.models import EvaluatorState, Incident, StationVerdict
 from alerts.notifier import Policy
-from app import migrate
 from app.ingest import service as ingest
 from app.ingest.validate import parse_items
 from app.scheduler import policy_for
 from app.stations import service as stations
-from core import catalogue
-from core.db import make_engine
 from core.models import EvaluatorFeed, Station, StationLatest, last_reading_times
 from core.settings import Environment, Settings
-from tests.conftest import fresh_database
+from tests.conftest import seeded_database
 
 NOW = datetime(2026, 7, 1, 10, 0, tzinfo=UTC)
 NO_QC_SWINGS = {
@@ -139,12 +136,8 @@ def test_a_section_is_judged_from_its_changed_station_and_the_others_stored_verd
 @pytest.fixture
 def committed(server_url: str) -> Iterator[Engine]:
     """A database of its own: this test commits, from two connections."""
-    with fresh_database(server_url, f"riverwatch_feed_{os.getpid()}") as url:
-        engine = make_engine(url, pool_size=3)
-        migrate.upgrade(engine)
+    with seeded_database(server_url, f"riverwatch_feed_{os.getpid()}", pool_size=3) as engine:
         with Session(engine) as session, session.begin():
-            catalogue.sync_parameters(session)
-            catalogue.seed_plan(session)
             add(session, "FEED-C")
         yield engine
         engine.dispose()

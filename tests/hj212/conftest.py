@@ -15,32 +15,23 @@ import pytest
 from sqlalchemy import Engine, delete
 from sqlalchemy.orm import Session, sessionmaker
 
-from app import migrate
 from app.hj212.listener import Listener
 from app.stations import service as stations
-from core import catalogue
-from core.db import make_engine
 from core.models import Station
 from core.settings import Environment, Settings
 from sensors.hj212.packet import Packet, decode
 from sensors.hj212.stream import Framer
 from sensors.hj212.water import water_packet
 from sensors.readings import Kind
-from tests.conftest import fresh_database
+from tests.conftest import seeded_database
 
 PW = "123456"
 
 
 @pytest.fixture(scope="session")
 def hj_engine(server_url: str) -> Iterator[Engine]:
-    with fresh_database(server_url, f"riverwatch_hj212_{os.getpid()}") as url:
-        engine = make_engine(url, pool_size=10)
-        migrate.upgrade(engine)
-        with Session(engine) as session, session.begin():
-            catalogue.sync_parameters(session)
-            catalogue.seed_plan(session)
+    with seeded_database(server_url, f"riverwatch_hj212_{os.getpid()}", pool_size=10) as engine:
         yield engine
-        engine.dispose()
 
 
 @dataclass
