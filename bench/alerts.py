@@ -1,14 +1,17 @@
 """Alert latency: from the ingest response of an offending reading to the webhook's receipt.
 
     python bench/alerts.py [--database-url URL] [--stations 1000] [--alerts 200]
+                           [--background-rate 50] [--workers 2]
 
-Starts `riverwatch serve` (scheduler on) as its own process on a fresh database, a
-webhook receiver in this process, and 1,000 stations posting ordinary readings in the
-background. Then, again and again, one station posts a class-V reading; the time from
+Starts `riverwatch serve` (scheduler on, two worker processes) on a fresh database, a
+webhook receiver in this process, and the stations posting ordinary readings in the
+background at a held rate (open loop: each post due at its instant; the rate held is
+printed). Then, again and again, one station posts a class-V reading; the time from
 its 200 to the receiver getting the alert is one sample. Between alerts the section
 recovers (hold 0) so the next offending reading opens a new incident. Prints p50/p99
-with the number of samples; the baseline in the same run is the round trip of a plain
-ingest post (what any alert must at least cost).
+with the number of samples (goal p99 ≤ 500 ms at 10,000 stations and 200 posts/s); the
+baseline in the same run is the round trip of a plain ingest post (what any alert must at
+least cost).
 
 In the same run, alternating with those, an early warning: one of 18 stations on default
 QC posts a calm reading and a second later a class-V jump, which QC calls suspect; the
@@ -169,6 +172,7 @@ def main() -> None:
     parser.add_argument("--alerts", type=int, default=200)
     parser.add_argument("--background-rate", type=float, default=50.0, help="posts/s")
     parser.add_argument("--port", type=int, default=8766)
+    parser.add_argument("--workers", type=int, default=2, help="service processes (2 cores)")
     args = parser.parse_args()
 
     receiver = Receiver()
@@ -179,32 +183,56 @@ def main() -> None:
     fleet, early = everyone[: args.stations], everyone[args.stations :]
     env_extra = {"RIVERWATCH_QUIET_HOURS": "", "RIVERWATCH_EVALUATE_INTERVAL_S": "15"}
     os.environ.update(env_extra)
-    proc = start_service(url, args.port, workers=1)  # one process, as it was
+    proc = start_service(url, args.port, workers=args.workers)
     base = f"http://127.0.0.1:{args.port}"
     stop = threading.Event()
     clock = [datetime.now(UTC) - timedelta(hours=6)]
 
+    sent = [0, 0]  # background posts answered 200, and not
+
     def background() -> None:
-        """Every station posting ordinary class-II readings, round robin."""
-        client = httpx.Client(base_url=base, timeout=30, trust_env=False)
-        i = 0
-        while not stop.is_set():
+        """Every station posting ordinary class-II readings, round robin, at a held rate:
+        each post is due at its own instant (open loop), whatever the answers take."""
+        local = threading.local()
+
+        def post(i: int, due: float) -> None:
+            client = getattr(local, "client", None)
+            if client is None:
+                client = local.client = httpx.Client(base_url=base, timeout=30, trust_env=False)
+            delay = due - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            if stop.is_set():
+                return
             _, _, key = fleet[i % len(fleet)]
             t = clock[0] + timedelta(seconds=i // len(fleet))
-            client.post(
-                "/api/v1/readings",
-                headers={"Authorization": f"Bearer {key}"},
-                json={
-                    "readings": [
-                        {"time": t.isoformat(), "values": {"nh3n": 0.3, "tp": 0.05, "do": 7.0}}
-                    ]
-                },
-            )
-            i += 1
-            time.sleep(1 / args.background_rate)
+            reading = {"time": t.isoformat(), "values": {"nh3n": 0.3, "tp": 0.05, "do": 7.0}}
+            try:
+                r = client.post(
+                    "/api/v1/readings",
+                    headers={"Authorization": f"Bearer {key}"},
+                    json={"readings": [reading]},
+                )
+                ok = r.status_code == 200
+            except httpx.TransportError:
+                ok = False
+            sent[0 if ok else 1] += 1
 
+        start = time.perf_counter()
+        with ThreadPoolExecutor(32) as posters:
+            i = 0
+            while not stop.is_set():
+                due = start + i / args.background_rate
+                # Submit a little ahead of time, never the whole run at once.
+                while due - time.perf_counter() > 0.5 and not stop.is_set():
+                    time.sleep(0.05)
+                posters.submit(post, i, due)
+                i += 1
+        elapsed[0] = time.perf_counter() - start
+
+    elapsed = [0.0]
     with ThreadPoolExecutor(1) as pool:
-        pool.submit(background)
+        held = pool.submit(background)
         client = httpx.Client(base_url=base, timeout=30, trust_env=False)
         try:
             samples, baseline, suspect = [], [], []
@@ -264,6 +292,7 @@ def main() -> None:
                 close_warnings(url, station[1])
         finally:
             stop.set()
+            held.result()
             proc.terminate()
             proc.wait(timeout=30)
 
@@ -271,18 +300,19 @@ def main() -> None:
     base_ms = np.array(baseline) * 1000
     print(
         f"{args.stations} stations; {len(samples)} of {args.alerts} alerts received; "
-        f"background {args.background_rate:.0f} posts/s"
+        f"background asked {args.background_rate:.0f} posts/s, held "
+        f"{sent[0] / max(elapsed[0], 1e-9):.0f}/s ({sent[0]} answered 200, {sent[1]} not)"
     )
     print(
         f"ingest response → webhook receipt: p50 {np.percentile(ms, 50):.0f} ms, "
-        f"p99 {np.percentile(ms, 99):.0f} ms, max {ms.max():.0f} ms (goal p99 ≤ 2000 ms)"
+        f"p99 {np.percentile(ms, 99):.0f} ms, max {ms.max():.0f} ms (goal p99 ≤ 500 ms)"
     )
     early_ms = np.array(suspect) * 1000
     if early_ms.size:
         print(
             f"suspect jump → unconfirmed warning receipt ({early_ms.size} samples): "
             f"p50 {np.percentile(early_ms, 50):.0f} ms, p99 {np.percentile(early_ms, 99):.0f} ms, "
-            f"max {early_ms.max():.0f} ms (goal p99 ≤ 2000 ms, as confirmed)"
+            f"max {early_ms.max():.0f} ms (goal p99 ≤ 500 ms, as confirmed)"
         )
     print(
         f"baseline, the ingest post itself: p50 {np.percentile(base_ms, 50):.0f} ms, "
