@@ -51,7 +51,7 @@ from app.ingest.validate import parse_items
 from app.stations import service as stations
 from bench import ingest_db_0013 as before
 from core import catalogue
-from core.db import drop_database, libpq_url, make_engine, recreate_database
+from core.db import drop_database, libpq_url, make_engine, recreate_database, with_database
 from sensors.parameters import PARAMETERS
 
 CODES = tuple(p.code for p in PARAMETERS)[:9]
@@ -117,6 +117,9 @@ def make_database(
         ids, keys = [s.id for s, _ in added], [k for _, k in added]
     engine.dispose()
     with psycopg.connect(libpq_url(url), autocommit=True) as conn:
+        conn.execute("CREATE TABLE bench_keys (n integer PRIMARY KEY, key text NOT NULL)")
+        with conn.cursor() as cur:
+            cur.executemany("INSERT INTO bench_keys VALUES (%s, %s)", list(enumerate(keys)))
         conn.execute(
             "CREATE TABLE bench_ceiling (LIKE readings INCLUDING DEFAULTS"
             " INCLUDING CONSTRAINTS INCLUDING INDEXES)"
@@ -133,6 +136,16 @@ def make_database(
             with conn.cursor().copy(COPY.format(table="readings")) as copy:
                 copy.write(history(ids, start + timedelta(days=month), hours))
         conn.execute("VACUUM ANALYZE")
+    return url, keys
+
+
+def reuse(server: str, name: str) -> tuple[str, list[str]]:
+    """A database a --keep run left, at the revision it had, with its stations' keys."""
+    url = with_database(server, name)
+    engine = make_engine(url, pool_size=1)
+    with engine.begin() as conn:
+        keys = list(conn.execute(text("SELECT key FROM bench_keys ORDER BY n")).scalars())
+    engine.dispose()
     return url, keys
 
 
@@ -252,17 +265,27 @@ def main() -> None:
     parser.add_argument("--posts", type=int, default=200, help="posts a block")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--keep", action="store_true", help="keep the two databases")
+    parser.add_argument(
+        "--reuse", action="store_true", help="post on in the databases a --keep run left"
+    )
     args = parser.parse_args()
     # History up to a day ago; the posts follow it, live (within the late horizon).
     end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=1)
     names = ("riverwatch_bench_ingestdb_0013", "riverwatch_bench_ingestdb_head")
     t0 = time.perf_counter()
-    old_url, old_keys = make_database(
-        args.database_url, names[0], "0013_evaluator_feed", args.stations, args.days, end
-    )
-    new_url, new_keys = make_database(
-        args.database_url, names[1], "head", args.stations, args.days, end
-    )
+    if args.reuse:
+        (old_url, old_keys), (new_url, new_keys) = (reuse(args.database_url, n) for n in names)
+        with psycopg.connect(libpq_url(new_url)) as conn:
+            latest = conn.execute("SELECT max(time) FROM readings").fetchone()
+        assert latest is not None
+        end = latest[0]
+    else:
+        old_url, old_keys = make_database(
+            args.database_url, names[0], "0013_evaluator_feed", args.stations, args.days, end
+        )
+        new_url, new_keys = make_database(
+            args.database_url, names[1], "head", args.stations, args.days, end
+        )
     with psycopg.connect(libpq_url(new_url)) as conn:
         version = conn.execute(
             "SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'"
@@ -302,7 +325,7 @@ def main() -> None:
     finally:
         for s in sides:
             s.engine.dispose()
-        if not args.keep:
+        if not (args.keep or args.reuse):
             for name in names:
                 drop_database(args.database_url, name)
 
