@@ -35,10 +35,12 @@ from sensors.validation import EPOCH
 # extra.
 #
 # Planned once a day per connection, not per post: the text carries the day the window
-# starts as a constant, so the server's generic plan holds only the chunks from that day
-# on (a plan of every chunk would lock and exclude each of them at every execution). A
-# batch older than PREPARED_DAYS (a backfill) is planned on its own: its text seldom
-# comes again.
+# starts as a constant, so a generic plan holds only the chunks from that day on (a plan
+# of every chunk would lock and exclude each of them at every execution), and the
+# statement runs on it from its first execution: the server's own choice between generic
+# and custom plans depends on the table's statistics (measured: either, by database).
+# The setting is the transaction's for this statement only. A batch older than
+# PREPARED_DAYS (a backfill) is planned on its own: its text seldom comes again.
 #
 # Each series comes back as one row: its times and values in their binary send format,
 # concatenated (numpy reads them at once), and its data flags (one letter each) as text.
@@ -75,6 +77,8 @@ CONTEXT_SPAN = "\n        UNION ALL".join(
         _PART.format(split=_AFTER, order="", limit="%(rows)s") + _TAIL,
     ]
 )
+GENERIC = "SET LOCAL plan_cache_mode = force_generic_plan"
+AS_BEFORE = "SET LOCAL plan_cache_mode = DEFAULT"
 PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01, where timestamptz_send counts from
 
 
@@ -157,7 +161,11 @@ def check_and_context(
         check.execute(stations.CHECK, stations.check_params(ref, by_key=by_key))
         if cols is not None:
             query = context_query(ref, cols)
+            if query.prepare:
+                conn.execute(GENERIC)
             around.execute(query.sql, query.params, prepare=query.prepare)
+            if query.prepare:
+                conn.execute(AS_BEFORE)
         row = check.fetchone()
         rows = around.fetchall() if cols is not None else []
     confirmed = stations.confirmed(row, ref, by_key=by_key)
