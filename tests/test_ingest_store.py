@@ -113,10 +113,10 @@ def defined_context(
 
 def got_context(readings: Any) -> set[tuple[int, int, float, str]]:
     assert readings is not None
-    columns = (readings.series, readings.times, readings.values, readings.data_flags)
+    parts = (readings.series, readings.times, readings.values, readings.data_flags)
     return {
         (int(p), int(t), float(v), str(f))
-        for p, t, v, f in zip(*(np.asarray(c).tolist() for c in columns), strict=True)
+        for p, t, v, f in zip(*(np.asarray(c).tolist() for c in parts), strict=True)
     }
 
 
