@@ -15,9 +15,9 @@ rows by one INSERT … SELECT unnest(…) into bench_ceiling (readings' columns,
 chunk interval; no trigger) and commits.
 
 The figure is the server's CPU time per post: user + system time of the connection's
-backend process (/proc/<pid>/stat) over a block of N posts, blocks of the three sides
-alternating for R rounds; medians with their spread and each side's ratio to the
-baseline of its round. Then, where pg_stat_statements can be created, one more block per
+backend process (/proc/<pid>/stat) over a block of N posts (the baseline's: 5 N, for
+the clock's ticks), blocks of the three sides alternating for R rounds; medians with
+their spread and each side's ratio to the baseline of its round. Then, where pg_stat_statements can be created, one more block per
 side broken down by statement (calls, plans, execution and planning time: those are
 wall-clock times inside the server, so they grow with the machine's load; the CPU
 figure does not).
@@ -59,6 +59,9 @@ ITEMS = tuple(p.id for p in PARAMETERS)[:9]
 PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01 in Unix microseconds
 STEP = timedelta(minutes=10)  # a station's next post
 CLOCK_TICK_MS = 10.0  # /proc/<pid>/stat counts in 1/100 s
+# The baseline's blocks are this many times longer: its posts cost a tenth of ours, and
+# a block's CPU is counted in clock ticks.
+BASELINE_BLOCKS = 5
 BEFORE, AFTER, BASELINE = "before (0013)", "after (head)", "baseline INSERT"
 COPY = (
     "COPY {table} (station_id, parameter_id, time, value, data_flag, qc_flag, water_class)"
@@ -163,6 +166,7 @@ class Side:
     refs: list[station_refs.StationRef]
     end: datetime
     post_one: Callable[[Side, int], None]
+    block_size: int = 1
     sent: int = 0
     spent_ms: list[float] = field(default_factory=list)
 
@@ -176,7 +180,8 @@ class Side:
         return self.refs[i % len(self.refs)], self.end + STEP * (1 + i // len(self.refs)), values
 
     def block(self, n: int) -> float:
-        """Server CPU milliseconds per post over the next n posts."""
+        """Server CPU milliseconds per post over the next n × block_size posts."""
+        n *= self.block_size
         pid = self.backend_pid()
         ticks = backend_ticks(pid)
         for _ in range(n):
@@ -218,11 +223,13 @@ def post_baseline(side: Side, i: int) -> None:
         conn.execute(BASELINE_INSERT, params)
 
 
-def make_side(name: str, url: str, keys: list[str], end: datetime, post: Any) -> Side:
+def make_side(
+    name: str, url: str, keys: list[str], end: datetime, post: Any, block_size: int = 1
+) -> Side:
     engine = make_engine(url, pool_size=1)
     with Session(engine) as session:
         refs = [station_refs.by_key(session, k) for k in keys]
-    return Side(name, engine, refs, end, post)
+    return Side(name, engine, refs, end, post, block_size)
 
 
 def by_statement(server: str, sides: list[Side], posts: int) -> None:
@@ -238,6 +245,7 @@ def by_statement(server: str, sides: list[Side], posts: int) -> None:
                 print(f"no pg_stat_statements here ({str(error).strip()}): no breakdown")
                 return
             s.block(posts)
+            n = posts * s.block_size
             rows = conn.execute(
                 "SELECT toplevel, calls, plans, total_exec_time, total_plan_time, query"
                 " FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid"
@@ -247,8 +255,8 @@ def by_statement(server: str, sides: list[Side], posts: int) -> None:
         print(f"{s.name}, by statement (ms a post; nested: run inside a trigger):")
         for top, calls, plans, exec_ms, plan_ms, query in rows:
             print(
-                f"    {'' if top else 'nested '}calls {calls / posts:4.1f} plans "
-                f"{plans / posts:4.2f} exec {exec_ms / posts:6.3f} plan {plan_ms / posts:6.3f}"
+                f"    {'' if top else 'nested '}calls {calls / n:4.1f} plans "
+                f"{plans / n:4.2f} exec {exec_ms / n:6.3f} plan {plan_ms / n:6.3f}"
                 f"  {' '.join(query.split())[:70]}"
             )
 
@@ -303,7 +311,7 @@ def main() -> None:
     sides = [
         make_side(BEFORE, old_url, old_keys, end, post_ingest),
         make_side(AFTER, new_url, new_keys, end, post_ingest),
-        make_side(BASELINE, new_url, new_keys, end, post_baseline),
+        make_side(BASELINE, new_url, new_keys, end, post_baseline, BASELINE_BLOCKS),
     ]
     try:
         for s in sides:  # warm: prepared statements, caches, plans
@@ -314,7 +322,8 @@ def main() -> None:
         base = sides[2].spent_ms
         print(
             f"server CPU a post (ms; median (min–max) of {args.rounds} blocks of"
-            f" {args.posts} posts; ratio to the baseline of the same round):"
+            f" {args.posts} posts, the baseline's of {args.posts * BASELINE_BLOCKS};"
+            " ratio to the baseline of the same round):"
         )
         for s in sides:
             ratios = [a / b for a, b in zip(s.spent_ms, base, strict=True)]
