@@ -17,15 +17,17 @@ chunk interval; no trigger) and commits.
 The figure is the server's CPU time per post: user + system time of the connection's
 backend process (/proc/<pid>/stat) over a block of N posts (the baseline's: 5 N, for
 the clock's ticks), blocks of the three sides alternating for R rounds; medians with
-their spread and each side's ratio to the baseline of its round. Then, where pg_stat_statements can be created, one more block per
-side broken down by statement (calls, plans, execution and planning time: those are
-wall-clock times inside the server, so they grow with the machine's load; the CPU
-figure does not).
+their spread and each side's ratio to the baseline of its round. Then how many chunks
+the context's generic plan holds, and, where pg_stat_statements can be created, one
+more block per side broken down by statement (calls, plans, execution and planning
+time: those are wall-clock times inside the server, so they grow with the machine's
+load; the CPU figure does not).
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import statistics
 import sys
 import time
@@ -45,7 +47,7 @@ from sqlalchemy.orm import Session
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app import migrate
-from app.ingest import service
+from app.ingest import context, service
 from app.ingest import stations as station_refs
 from app.ingest.validate import parse_items
 from app.stations import service as stations
@@ -53,6 +55,7 @@ from bench import ingest_db_0013 as before
 from core import catalogue
 from core.db import drop_database, libpq_url, make_engine, recreate_database, with_database
 from sensors.parameters import PARAMETERS
+from sensors.validation import EPOCH
 
 CODES = tuple(p.code for p in PARAMETERS)[:9]
 ITEMS = tuple(p.id for p in PARAMETERS)[:9]
@@ -232,6 +235,41 @@ def make_side(
     return Side(name, engine, refs, end, post, block_size)
 
 
+def generic_plan_chunks(side: Side) -> None:
+    """How many chunks the context's generic plan holds (EXPLAIN EXECUTE of the prepared
+    statement, as the service prepares it), of the table's."""
+    ref, when, _ = side.at(side.sent)
+    cols = {
+        "time_us": np.array([(when - EPOCH) // timedelta(microseconds=1)] * len(ITEMS)),
+        "parameter_id": np.array(ITEMS, dtype=np.int16),
+        "kind": np.zeros(len(ITEMS), dtype=np.int16),
+    }
+    query = context.context_query(ref, cols)
+    names = list(dict.fromkeys(re.findall(r"%\((\w+)\)s", query.sql)))
+    url = str(side.engine.url.render_as_string(hide_password=False))
+    with psycopg.connect(libpq_url(url)) as conn:
+        conn.execute(context.GENERIC)
+        conn.cursor(binary=True).execute(query.sql, query.params, prepare=True)
+        found = conn.execute(
+            "SELECT name, parameter_types FROM pg_prepared_statements"
+            " WHERE statement LIKE '%string_agg%'"
+        ).fetchone()
+        assert found is not None
+        name, types = found
+        args = ", ".join(f"%s::{t}" for t in types)
+        plan = psycopg.ClientCursor(conn).execute(
+            f"EXPLAIN EXECUTE {name}({args})", [query.params[n] for n in names]
+        )
+        held = {m for (line,) in plan for m in re.findall(r"_hyper_\d+_\d+_chunk", line)}
+        total = conn.execute(
+            "SELECT count(*) FROM pg_inherits WHERE inhparent = 'readings'::regclass"
+        ).fetchone()
+    print(
+        f"the context's generic plan holds {len(held)} of the table's"
+        f" {total[0] if total else 0} chunks (the window starts {query.params['since']:%F %H:%M})"
+    )
+
+
 def by_statement(server: str, sides: list[Side], posts: int) -> None:
     """pg_stat_statements over one more block per side (skipped where it cannot load)."""
     for s in sides:
@@ -330,6 +368,7 @@ def main() -> None:
             print(f"  {s.name:16s} {spread(s.spent_ms)}   ratio {spread(ratios)}")
         gain = [a / b for a, b in zip(sides[0].spent_ms, sides[1].spent_ms, strict=True)]
         print(f"  before/after: {spread(gain)}")
+        generic_plan_chunks(sides[1])
         by_statement(args.database_url, sides, args.posts)
     finally:
         for s in sides:
