@@ -158,20 +158,22 @@ def test_the_rollup_path_is_one_the_server_can_run(seeded: Session) -> None:
             )
         ).all()
     )
-    triggers = set(
-        seeded.scalars(
+    # Trigger name: whether its function keeps the roll-ups (0014: one function per event).
+    triggers = dict(
+        seeded.execute(
             text(
-                "SELECT tgname FROM pg_trigger WHERE tgrelid = 'readings'::regclass"
-                " AND tgname LIKE 'rollups%'"
+                "SELECT t.tgname, f.prosrc LIKE '%rollups.readings_daily%' FROM pg_trigger t"
+                " JOIN pg_proc f ON f.oid = t.tgfoid WHERE t.tgrelid = 'readings'::regclass"
+                " AND NOT t.tgisinternal AND t.tgname <> 'ts_insert_blocker'"
             )
-        )
+        ).all()
     )
     if caggs:
         assert kinds == {"readings_daily": "v", "readings_monthly": "v"}
-        assert triggers == set()
+        assert triggers == {"readings_insert": False, "readings_update": False}
         return
     assert kinds == {"readings_daily": "r", "readings_monthly": "r"}
-    assert triggers == {"rollups_insert", "rollups_update", "rollups_delete"}
+    assert triggers == {"readings_insert": True, "readings_update": True, "rollups_delete": True}
     rollups.refresh(seeded.get_bind().engine)  # nothing to refresh: returns at once
     if tsdb:
         # What the detection spares this build: both TSL features refused outright.

@@ -8,15 +8,12 @@ the arrays are bound as binary parameters, so storing a batch costs no Python wo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from psycopg import Connection
 from sqlalchemy.orm import Session
-
-from sensors.validation import EPOCH
 
 COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
 COPY_TRAILER = (-1).to_bytes(2, "big", signed=True)
@@ -61,34 +58,20 @@ FROM_ARRAYS = (
     + ", ".join(name for name, _, _ in STAGING_COLUMNS)
     + ")"
 )
-# One statement: every sub-statement sees readings as they were before it, so the audit
-# copies the old values of exactly the rows the upsert replaces.
+# One statement, a plain upsert: a row whose value, data flag and below-detection mark
+# are already stored is left alone (a duplicate); a changed one is updated, and the
+# readings_update trigger audits the value it replaces (migrations 0014_readings_triggers).
+# `xmax = 0` tells the rows inserted from those updated: ON CONFLICT locks the row it
+# updates, and the new version carries the lock. No bound reaches the planner: the plan
+# scans no chunk, so the server keeps one generic plan for it.
 MERGE = """
-WITH s AS (
-    SELECT station_id, parameter_id,
-           timestamptz 'epoch' + time_us * interval '1 microsecond' AS time, kind,
-           value, data_flag, below_detection, qc_flag, water_class, backfill
-    {source}
-), old AS (
-    SELECT r.station_id, r.parameter_id, r.time, r.kind, r.value, r.data_flag, r.below_detection,
-           r.qc_flag, r.water_class, r.received_at,
-           (r.value, r.data_flag, r.below_detection)
-               IS DISTINCT FROM (s.value, s.data_flag, s.below_detection) AS changed
-    FROM readings r JOIN s USING (station_id, parameter_id, time, kind)
-    -- The batch's span as constants lets TimescaleDB skip every chunk outside it.
-    WHERE r.time BETWEEN %(first)s AND %(last)s
-), audit AS (
-    INSERT INTO reading_revisions (station_id, parameter_id, time, kind, value, data_flag,
-                                   below_detection, qc_flag, water_class, received_at)
-    SELECT station_id, parameter_id, time, kind, value, data_flag, below_detection, qc_flag,
-           water_class, received_at
-    FROM old WHERE changed
-), upsert AS (
+WITH upsert AS (
     INSERT INTO readings AS r (station_id, parameter_id, time, kind, value, data_flag,
                                below_detection, qc_flag, water_class, backfill, received_at)
-    SELECT station_id, parameter_id, time, kind, value, data_flag, below_detection, qc_flag,
-           water_class, backfill, now()
-    FROM s
+    SELECT station_id, parameter_id,
+           timestamptz 'epoch' + time_us * interval '1 microsecond', kind,
+           value, data_flag, below_detection, qc_flag, water_class, backfill, now()
+    {source}
     ON CONFLICT (station_id, parameter_id, time, kind) DO UPDATE SET
         value = excluded.value, data_flag = excluded.data_flag,
         below_detection = excluded.below_detection, qc_flag = excluded.qc_flag,
@@ -96,8 +79,9 @@ WITH s AS (
         received_at = excluded.received_at
     WHERE (r.value, r.data_flag, r.below_detection)
         IS DISTINCT FROM (excluded.value, excluded.data_flag, excluded.below_detection)
+    RETURNING r.xmax = 0 AS inserted
 ){cleared}
-SELECT count(*) FILTER (WHERE changed), count(*) FILTER (WHERE NOT changed) FROM old
+SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM upsert
 """
 # Empty the staging table for the next merge in this transaction (a file import runs
 # many); it sees the rows as they were when the statement began, like the rest.
@@ -138,19 +122,17 @@ def merge(session: Session, columns: dict[str, npt.NDArray[Any]]) -> MergeCounts
     if n == 0:
         return MergeCounts(0, 0, 0)
     conn = raw_connection(session)
-    span = (int(columns["time_us"].min()), int(columns["time_us"].max()))
-    first, last = (EPOCH + timedelta(microseconds=us) for us in span)
     with conn.cursor(binary=True) as cur:
         if n <= ARRAY_ROWS:
             arrays = {name: columns[name].tolist() for name, _, _ in STAGING_COLUMNS}
             arrays["data_flag"] = columns["data_flag"].astype("U1").tolist()
-            cur.execute(MERGE_ARRAYS, {**arrays, "first": first, "last": last})
+            cur.execute(MERGE_ARRAYS, arrays)
         else:
             cur.execute(CREATE_STAGING)
             with cur.copy(COPY_STAGING) as copy:
                 copy.write(copy_buffer(columns))
-            cur.execute(MERGE_STAGED, {"first": first, "last": last})
+            cur.execute(MERGE_STAGED)
         row = cur.fetchone()
         assert row is not None
-        revised, duplicate = int(row[0]), int(row[1])
-    return MergeCounts(inserted=n - revised - duplicate, revised=revised, duplicate=duplicate)
+        inserted, revised = int(row[0]), int(row[1])
+    return MergeCounts(inserted=inserted, revised=revised, duplicate=n - inserted - revised)
