@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import AsyncIterator, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from typing import Annotated
 
 import anyio
-from fastapi import Depends, Request
-from fastapi.concurrency import run_in_threadpool
+from fastapi import Depends, FastAPI, Request
+from fastapi.concurrency import contextmanager_in_threadpool, run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
 from sqlalchemy.orm import Session
+from starlette.datastructures import Headers
 
 from app.ingest import stations
 from app.ingest.stations import StationRef
@@ -24,7 +28,8 @@ async def get_settings_dep(request: Request) -> Settings:
     return settings
 
 
-async def get_session(request: Request) -> AsyncIterator[Session]:
+@asynccontextmanager
+async def _own_session(app: FastAPI) -> AsyncIterator[Session]:
     """One session per request; committed when the handler returns without error, rolled
     back when it raises or the request is cancelled.
 
@@ -32,7 +37,7 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     transaction open) or the rollback goes to the thread pool, not the start as well. A
     handler may commit in its own hop (app.ingest.routes): then nothing is left to do.
     """
-    session: Session = request.app.state.sessionmaker()
+    session: Session = app.state.sessionmaker()
     try:
         yield session
         if session.in_transaction():
@@ -44,6 +49,24 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
         raise
     finally:
         session.close()  # no transaction is left: no I/O on the event loop
+
+
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    async with _own_session(request.app) as session:
+        yield session
+
+
+def request_session(app: FastAPI) -> AbstractAsyncContextManager[Session]:
+    """The request's session for a handler that FastAPI does not call (app.ingest.routes):
+    get_session's, or that of an override of get_session in app.dependency_overrides, as
+    FastAPI would give it (the tests run requests in their own transaction so). An
+    override takes no parameters."""
+    override = app.dependency_overrides.get(get_session)
+    if override is None:
+        return _own_session(app)
+    if inspect.isasyncgenfunction(override):
+        return asynccontextmanager(override)()
+    return contextmanager_in_threadpool(contextmanager(override)())
 
 
 # scope="function": the commit happens before the response is sent, so a 2xx means committed.
@@ -81,19 +104,19 @@ station_key = HTTPBearer(
 Credentials = HTTPAuthorizationCredentials | None
 
 
-async def authenticated_station(
-    session: SessionDep, credentials: Annotated[Credentials, Depends(station_key)]
-) -> StationRef:
+def bearer_key(headers: Headers) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header, as station_key reads it."""
+    scheme, key = get_authorization_scheme_param(headers.get("authorization"))
+    return key if key and scheme.lower() == "bearer" else None
+
+
+async def station_for_key(session: Session, key: str | None) -> StationRef:
     """The station whose key is the request's bearer token: from this process's cache,
     confirmed by the batch's first statement (app.ingest.stations). async: a cached
     station costs no hop to the thread pool; only a lookup goes there."""
-    if credentials is None or not credentials.credentials.strip():
+    if not key:
         raise Unauthorized("send the station's key as 'Authorization: Bearer <key>'")
-    key = credentials.credentials.strip()
     found = stations.cached(key)
     if found is not None:
         return found
     return await run_in_threadpool(stations.by_key, session, key)
-
-
-StationAuthDep = Annotated[StationRef, Depends(authenticated_station)]

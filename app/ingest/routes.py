@@ -10,8 +10,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 from starlette.background import BackgroundTask
+from starlette.types import Receive, Scope, Send
 
-from app.deps import SessionDep, SettingsDep, StationAuthDep
+from app.deps import Credentials, bearer_key, request_session, station_for_key, station_key
 from app.errors import MAX_DETAILS
 from app.ingest import service
 from app.ingest.context import check_and_context
@@ -68,11 +69,11 @@ def _time_out(t: service.TimeResult) -> dict[str, Any]:
     }
 
 
-async def batch_items(request: Request, settings: SettingsDep) -> BatchEnvelope:
+def batch_envelope(raw: bytes, max_times: int) -> BatchEnvelope:
     """The batch's envelope, checked before its items: an item is judged alone, so one bad
     item never loses the others, and the item count is checked before any item is."""
     try:
-        body = json.loads(await request.body())
+        body = json.loads(raw)
     except (ValueError, RecursionError):
         raise BadRequest("the body is not valid JSON") from None
     if not isinstance(body, dict):
@@ -91,9 +92,9 @@ async def batch_items(request: Request, settings: SettingsDep) -> BatchEnvelope:
             "station must be the posting station's code",
             details=[{"field": "body.station", "reason": "not a string"}],
         )
-    if len(readings) > settings.max_batch_times:
+    if len(readings) > max_times:
         raise PayloadTooLarge(
-            f"{len(readings)} times in one batch; at most {settings.max_batch_times}",
+            f"{len(readings)} times in one batch; at most {max_times}",
             details=[{"field": "body.readings", "reason": "too many items"}],
         )
     return BatchEnvelope(station, readings)
@@ -119,11 +120,7 @@ async def batch_items(request: Request, settings: SettingsDep) -> BatchEnvelope:
     },
 )
 async def post_readings(
-    station: StationAuthDep,
-    batch: Annotated[BatchEnvelope, Depends(batch_items)],
-    session: SessionDep,
-    settings: SettingsDep,
-    request: Request,
+    credentials: Annotated[Credentials, Depends(station_key)],
 ) -> JSONResponse:
     """Validates item by item, keeps every good value, and answers once it is committed.
 
@@ -131,14 +128,33 @@ async def post_readings(
     nothing; with another value it is a revision: the stored value is replaced and the old
     one kept in the audit table. Times are kept to the second.
     """
-    # async, the database work and its commit in one hop to the thread pool: a sync
-    # endpoint and a sync session dependency cost three hops a post.
-    body, may_alert = await run_in_threadpool(_store, session, station, batch, settings)
-    jobs = request.app.state.jobs
-    # After the response, as it was: the evaluator sees this batch (committed in _store).
-    wake = BackgroundTask(jobs.evaluate.wake) if jobs is not None and may_alert else None
-    # Documented and tested as IngestOut; sent as plain data for speed (see _time_out).
-    return JSONResponse(body, background=wake)
+    # What the schema says of the operation (its key, body and answers); the posts go to
+    # ServeReadings, which app.main routes ahead of this declaration.
+    raise NotImplementedError("POST /readings is served by app.ingest.routes.ServeReadings")
+
+
+class ServeReadings:
+    """POST /readings as a plain ASGI app, first in the routing table (app.main): stations'
+    posts are most requests, and FastAPI's routing walk, request wrapping and dependency
+    solving cost more per post on the event loop than all this does. The middlewares and
+    the error handlers (app.errors) apply as to any route. An object, not a function:
+    Starlette would take a function for a request handler."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        app = request.app
+        settings: Settings = app.state.settings
+        async with request_session(app) as session:
+            # In this order: a bad key is 401 whatever the body.
+            station = await station_for_key(session, bearer_key(request.headers))
+            batch = batch_envelope(await request.body(), settings.max_batch_times)
+            # The database work and its commit in one hop to the thread pool.
+            body, may_alert = await run_in_threadpool(_store, session, station, batch, settings)
+        jobs = app.state.jobs
+        # After the response, as it was: the evaluator sees this batch (committed in _store).
+        wake = BackgroundTask(jobs.evaluate.wake) if jobs is not None and may_alert else None
+        # Documented and tested as IngestOut; sent as plain data for speed (see _time_out).
+        await JSONResponse(body, background=wake)(scope, receive, send)
 
 
 def _store(
@@ -167,7 +183,7 @@ def _store(
     errors = [{"index": e.index, "field": e.field, "reason": e.reason} for e in result.errors]
     if result.refused and not (result.accepted or result.duplicate or result.revised):
         raise Invalid(f"every value was refused ({result.refused})", details=errors)
-    # A request cancelled meanwhile raises here and is rolled back (app.deps.get_session);
+    # A request cancelled meanwhile raises here and is rolled back (app.deps.request_session);
     # past this point a 2xx means committed.
     from_thread.check_cancelled()
     session.commit()
