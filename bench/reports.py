@@ -285,7 +285,7 @@ def run(url: str, args: argparse.Namespace) -> None:
         triggers = session.scalar(
             text(
                 "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'readings'::regclass"
-                " AND tgname LIKE 'rollups%'"
+                " AND tgname IN ('readings_insert', 'readings_update')"
             )
         )
         if not triggers:
@@ -297,7 +297,9 @@ def run(url: str, args: argparse.Namespace) -> None:
         later = later.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=2)
         on = ingest_rate(session, args.ingest_batches, later)
         # Hypertables cannot disable triggers: drop them (this database is the bench's own).
-        for trig in ("rollups_insert", "rollups_update", "rollups_delete"):
+        # The roll-ups are kept by the readings' statement triggers, with the evaluator feed
+        # and the revision audit (0014_readings_triggers): "off" is without all three.
+        for trig in ("readings_insert", "readings_update", "rollups_delete"):
             session.execute(text(f"DROP TRIGGER IF EXISTS {trig} ON readings"))
         session.commit()
         off = ingest_rate(session, args.ingest_batches, later + timedelta(days=400))
