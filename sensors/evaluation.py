@@ -4,7 +4,7 @@ Pure numpy over rows (a section at a time, or per period); classing is sensors.g
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Literal
@@ -17,17 +17,17 @@ from sensors.gb3838 import (
     BoolArray,
     FloatArray,
     Int8Array,
+    ItemTable,
     Precisions,
     Waterbody,
     WaterbodyLike,
     WaterClass,
     class_limits,
-    classify,
+    item_table,
+    lake_index,
     lake_mask,
-    resolve_precisions,
-    round_half_even,
 )
-from sensors.parameters import EVALUATED_CODES, Direction, get
+from sensors.parameters import BY_CODE, BY_ID, EVALUATED_CODES, Direction, get
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -71,69 +71,110 @@ def evaluate(
     pollutants with the largest multiples against class III (the plan's reference) or, with
     main_pollutants_against="target", against each row's target.
     """
-    decimals = resolve_precisions(precisions)
+    table = item_table(precisions)
     arrays: dict[str, FloatArray] = {}
     for code, v in values.items():
         if get(code).direction is not Direction.NONE:
             arrays[code] = np.asarray(v, dtype=np.float64).reshape(-1)
-    n = _row_count(arrays, waterbody, target)
-    lake = lake_mask(waterbody, (n,))
+    n = _row_count({a.size for a in arrays.values()}, waterbody, target)
+    matrix = np.stack(list(arrays.values())) if arrays else np.empty((0, n))
+    ids = tuple(BY_CODE[c].id for c in arrays)
+    return _evaluate(matrix, ids, waterbody, target, table, main_pollutants_against)
 
-    classes = {c: classify(c, a, lake, decimals[c]) for c, a in arrays.items()}
-    rounded = {c: _rounded(a, decimals[c]) for c, a in arrays.items()}
-    water_class = np.zeros(n, dtype=np.int8)
-    for code in EVALUATED_CODES:
-        if code in classes:
-            np.maximum(water_class, classes[code], out=water_class)
+
+def evaluate_items(
+    values: FloatArray,
+    parameter_ids: Sequence[int],
+    *,
+    waterbody: WaterbodyLike = Waterbody.RIVER,
+    target: int | npt.ArrayLike | None = None,
+    main_pollutants_against: Literal["III", "target"] = "III",
+) -> Evaluation:
+    """evaluate() of a (items × rows) matrix whose row k holds item parameter_ids[k], with
+    the catalogue's precisions: what a batch builds directly, without a mapping to unpack."""
+    x = np.asarray(values, dtype=np.float64)
+    if x.ndim != 2 or x.shape[0] != len(parameter_ids):
+        raise ValueError(f"values must be (items, rows), one item each: {x.shape}")
+    ids = tuple(parameter_ids)
+    if len(set(ids)) != len(ids) or not all(i in _CLASSIFIED_CODE for i in ids):
+        raise ValueError(f"parameter ids must be distinct classified items: {parameter_ids}")
+    _row_count({x.shape[1]}, waterbody, target)
+    return _evaluate(x, ids, waterbody, target, item_table(), main_pollutants_against)
+
+
+def _evaluate(
+    x: FloatArray,
+    ids: tuple[int, ...],
+    waterbody: WaterbodyLike,
+    target: int | npt.ArrayLike | None,
+    table: ItemTable,
+    main_pollutants_against: Literal["III", "target"],
+) -> Evaluation:
+    """Every item at once over the (items × rows) matrix x: numpy's work is one call per
+    step, not one per item."""
+    k, n = x.shape
+    lake = lake_index(lake_mask(waterbody, (n,)))
+    rows = np.array(ids, dtype=np.intp).reshape(k, 1)
+    classes = table.classes(x, rows, lake)
+    rounded = table.rounded(x, rows)
+    evaluated = [row for row, i in enumerate(ids) if _EVALUATED[i]]
+    water_class = np.maximum.reduce(classes[evaluated], axis=0, initial=0)
 
     targets: Int8Array | None = None
     met: BoolArray | None = None
     missed: Int8Array | None = None
-    multiples_target: dict[str, FloatArray] | None = None
     if target is not None:
         given = np.asarray(target)
         if given.dtype.kind not in "iu" or ((given < 0) | (given > 5)).any():
             raise ValueError(f"a target class is an int 1–5 (0: no target), not {target!r}")
-        targets = np.broadcast_to(given.astype(np.int8), (n,)).copy()
+        targets = np.empty(n, dtype=np.int8)
+        targets[...] = given  # one per row, or one for all
         has = (targets > 0) & (water_class > 0)
         met = has & (water_class <= targets)
-        missed = np.where(has, np.maximum(water_class - targets, 0), 0).astype(np.int8)
+        missed = np.maximum(water_class - targets, 0) * has
 
-    multiples_iii: dict[str, FloatArray] = {}
-    present = [c for c in POLLUTANT_CODES if c in arrays]
-    for code in present:
-        limits = _limits_by_row(code, lake, n)
-        multiples_iii[code] = _multiple(rounded[code], limits[:, 2])
-    if targets is not None:
-        # Column t-1 is class t's limit; column 5 (NaN) stands for "no target".
-        column = np.where(targets > 0, targets - 1, 5)
-        multiples_target = {}
-        for code in present:
-            limits = np.concatenate([_limits_by_row(code, lake, n), np.full((n, 1), np.nan)], 1)
-            multiples_target[code] = _multiple(rounded[code], limits[np.arange(n), column])
+    # The pollutants given, in the catalogue's order: the order multiples and ties keep.
+    present = sorted(
+        (int(_POLLUTANT_INDEX[i]), row) for row, i in enumerate(ids) if _POLLUTANT_INDEX[i] >= 0
+    )
+    p_rows = [row for _, row in present]
+    p_ids = rows[p_rows]
+    c = rounded[p_rows]
+    multiples_target: FloatArray | None = None
+    if targets is None:
+        multiples_iii = _multiple(c, _CLASS_LIMITS[lake, p_ids, 2])
+    else:
+        # Against class III and each row's target in one pass: limits (2, pollutants, rows)
+        # from the columns of class III and of each row's target.
+        columns = np.full((2, 1, n), 2, dtype=np.intp)
+        columns[1, 0] = _TARGET_COLUMN[targets]
+        multiples_iii, multiples_target = _multiple(c, _CLASS_LIMITS[lake, p_ids, columns])
 
     ranking = multiples_iii
     if main_pollutants_against == "target":
         if multiples_target is None:
             raise ValueError("main pollutants against the target need a target")
         ranking = multiples_target
+    codes = [_CLASSIFIED_CODE[i] for i in ids]
+    p_codes = [codes[row] for row in p_rows]
     return Evaluation(
-        classes=MappingProxyType(classes),
-        rounded=MappingProxyType(rounded),
+        classes=MappingProxyType(dict(zip(codes, classes, strict=True))),
+        rounded=MappingProxyType(dict(zip(codes, rounded, strict=True))),
         water_class=water_class,
         target=targets,
         met=met,
         classes_missed=missed,
-        multiples_iii=MappingProxyType(multiples_iii),
-        multiples_target=None if multiples_target is None else MappingProxyType(multiples_target),
-        main_pollutants=_main_pollutants(ranking, present, n),
+        multiples_iii=MappingProxyType(dict(zip(p_codes, multiples_iii, strict=True))),
+        multiples_target=None
+        if multiples_target is None
+        else MappingProxyType(dict(zip(p_codes, multiples_target, strict=True))),
+        main_pollutants=_main_pollutants(ranking, [i for i, _ in present], n),
     )
 
 
 def _row_count(
-    arrays: Mapping[str, FloatArray], waterbody: WaterbodyLike, target: int | npt.ArrayLike | None
+    lengths: set[int], waterbody: WaterbodyLike, target: int | npt.ArrayLike | None
 ) -> int:
-    lengths = {a.size for a in arrays.values()}
     for per_row in (waterbody, target):
         if not isinstance(per_row, str | None) and np.ndim(per_row) > 0:
             lengths.add(np.size(per_row))
@@ -142,39 +183,51 @@ def _row_count(
     return lengths.pop() if lengths else 0
 
 
-def _rounded(values: FloatArray, decimals: int | None) -> FloatArray:
-    return values if decimals is None else round_half_even(values, decimals)
+def _item_facts() -> tuple[FloatArray, BoolArray, Int8Array]:
+    """By parameter id: the "≤" limits of classes I … V for rivers (0) and lakes (1), then
+    NaN standing for "no target"; whether the single-factor rule counts the item; its
+    place in POLLUTANT_CODES (-1: none)."""
+    ids = max(BY_ID) + 1
+    limits = np.full((2, ids, 6), np.nan)
+    evaluated = np.zeros(ids, dtype=np.bool_)
+    pollutant = np.full(ids, -1, dtype=np.int8)
+    for p in BY_ID.values():
+        for w, waterbody in enumerate((Waterbody.RIVER, Waterbody.LAKE)):
+            limits[w, p.id, :5] = class_limits(p.code, waterbody)
+        evaluated[p.id] = p.code in EVALUATED_CODES
+        if p.code in POLLUTANT_CODES:
+            pollutant[p.id] = POLLUTANT_CODES.index(p.code)
+    return limits, evaluated, pollutant
 
 
-def _limits_by_row(code: str, lake: bool | BoolArray, n: int) -> FloatArray:
-    """(n, 5) limits of classes I … V for each row's waterbody."""
-    river, lakes = class_limits(code, Waterbody.RIVER), class_limits(code, Waterbody.LAKE)
-    mask = np.broadcast_to(np.asarray(lake), (n,))
-    result: FloatArray = np.where(mask[:, None], lakes[None, :], river[None, :])
-    return result
+_CLASS_LIMITS, _EVALUATED, _POLLUTANT_INDEX = _item_facts()
+_CLASSIFIED_CODE = {p.id: p.code for p in BY_ID.values() if p.direction is not Direction.NONE}
+# By target class: its column of _CLASS_LIMITS, class t's limit in column t − 1; no target
+# (0) column 5, NaN.
+_TARGET_COLUMN = np.array([5, 0, 1, 2, 3, 4], dtype=np.intp)
 
 
 def _multiple(c: FloatArray, limit: FloatArray) -> FloatArray:
-    with np.errstate(invalid="ignore"):
-        exceeds = c > limit  # False for NaN value or NaN limit
-        result: FloatArray = np.where(exceeds, (c - limit) / limit, np.nan)
+    # NaN compares False and computes NaN quietly; limits are positive: nothing invalid.
+    exceeds = c > limit  # False for NaN value or NaN limit
+    result: FloatArray = np.where(exceeds, (c - limit) / limit, np.nan)
     # Binary noise ((0.5 − 0.2)/0.2 = 1.4999999999999998) would order two items that the
     # decimal values tie; no multiple is meaningful past ten decimals.
     return np.round(result, 10)
 
 
-def _main_pollutants(multiples: Mapping[str, FloatArray], present: list[str], n: int) -> Int8Array:
+def _main_pollutants(multiples: FloatArray, catalogue: list[int], n: int) -> Int8Array:
+    """(n, 3) from (pollutants × rows) multiples; `catalogue`: their POLLUTANT_CODES indices."""
     result = np.full((n, 3), -1, dtype=np.int8)
-    if not present:
+    if not catalogue:
         return result
-    stacked = np.stack([multiples[c] for c in present], axis=1)
-    key = np.where(stacked > 0, stacked, -np.inf)  # NaN (not exceeded) sorts last
-    # Stable: equal multiples keep the catalogue's order.
-    order = np.argsort(-key, axis=1, kind="stable")[:, :3]
-    exceeded = np.take_along_axis(key, order, axis=1) > 0
-    to_catalogue = np.array([POLLUTANT_CODES.index(c) for c in present], dtype=np.int8)
+    exceeds = multiples.T > 0  # False for NaN (not exceeded)
+    # Stable: equal multiples keep the catalogue's order; the ones not exceeded sort last,
+    # so a row's first (count exceeding) places are its pollutants.
+    order = np.argsort(np.where(exceeds, -multiples.T, np.inf), axis=1, kind="stable")[:, :3]
     k = order.shape[1]
-    result[:, :k] = np.where(exceeded, to_catalogue[order], -1)
+    shown = np.arange(k) < exceeds.sum(axis=1, keepdims=True)
+    result[:, :k] = np.where(shown, np.array(catalogue, dtype=np.int8)[order], -1)
     return result
 
 
