@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from sensors.qc_thresholds import (
-    FIELD_INDEX,
+    PerReading,
     QCThresholds,
     RowThresholds,
     Thresholds,
@@ -130,15 +130,14 @@ class _Context:
     keep: BoolArray | None  # the readings in the context; None: all
     t: IntArray  # the context readings' times and values
     v: FloatArray
-    thr: FloatArray  # their thresholds (fields × readings)
+    thr: PerReading  # their thresholds
     dt: IntArray  # t[i] − t[i−1], from i = 1
     dv: FloatArray  # |v[i] − v[i−1]|, from i = 1
     linked: BoolArray  # the previous context reading is a neighbour (same series, gap ok)
     stretch_t0: IntArray  # time of the first reading of the unbroken stretch
 
     def col(self, name: str) -> FloatArray:
-        result: FloatArray = self.thr[FIELD_INDEX[name]]
-        return result
+        return self.thr[name]
 
     def scatter(self, flags: list[FlagArray], out: FlagArray) -> FlagArray:
         """Each test's flags into a row of `out`, for every reading: out of the context is
@@ -158,7 +157,7 @@ def _prepare(
     t: IntArray,
     v: FloatArray,
     s: IntArray,
-    thr: FloatArray,
+    thr: PerReading,
     steps: _Steps,
     missing: BoolArray,
     usable: BoolArray,
@@ -166,11 +165,11 @@ def _prepare(
     """The context: the usable readings (t, v, s sorted; thr their thresholds)."""
     keep = None if usable.all() else usable
     if keep is not None:
-        t, v, s, thr = t[keep], v[keep], s[keep], thr[:, keep]
+        t, v, s, thr = t[keep], v[keep], s[keep], thr.take(keep)
         steps = _Steps.of(t, s)
     linked = np.empty(t.size, dtype=bool)
     linked[:1] = False
-    np.less_equal(steps.dt, thr[FIELD_INDEX["max_gap_seconds"], 1:], out=linked[1:])
+    np.less_equal(steps.dt, thr["max_gap_seconds"][1:], out=linked[1:])
     linked[1:] &= steps.same
     dv = np.abs(v[1:] - v[:-1])
     return _Context(missing, keep, t, v, thr, steps.dt, dv, linked, t[_run_starts(~linked)])
@@ -205,12 +204,11 @@ def gross_range(values: npt.ArrayLike, thr: QCThresholds | RowThresholds) -> Fla
     return out
 
 
-def _gross_range(v: FloatArray, thr: FloatArray, out: FlagArray) -> None:
-    """gross_range but MISSING into `out`, from the readings' thresholds (fields × readings)."""
-    col = FIELD_INDEX
+def _gross_range(v: FloatArray, thr: PerReading, out: FlagArray) -> None:
+    """gross_range but MISSING into `out`, from the readings' thresholds."""
     out[:] = _GOOD
-    out[(v < thr[col["suspect_min"]]) | (v > thr[col["suspect_max"]])] = _SUSPECT  # NaN: off
-    out[(v < thr[col["fail_min"]]) | (v > thr[col["fail_max"]])] = _FAIL
+    out[(v < thr["suspect_min"]) | (v > thr["suspect_max"])] = _SUSPECT  # NaN bound: off
+    out[(v < thr["fail_min"]) | (v > thr["fail_max"])] = _FAIL
 
 
 def _spike(c: _Context) -> FlagArray:

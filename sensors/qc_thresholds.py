@@ -180,21 +180,54 @@ class RowThresholds:
             raise ValueError(f"no QC thresholds for series {np.unique(s[unknown])[:5].tolist()}")
         return cls(table, rows)
 
-    def per_reading(self, n: int) -> FloatArray:
-        """(fields, n): row FIELD_INDEX[name] holds each reading's `name`."""
+    def per_reading(self, n: int) -> PerReading:
+        """Every field's value for each of n readings."""
         if self.table.shape[0] == 0:  # no series, so no readings either
-            return np.full((len(THRESHOLD_FIELDS), n), np.nan)
-        if self.rows is None:
-            return np.broadcast_to(self.table[0][:, None], (len(THRESHOLD_FIELDS), n))
-        if self.rows.shape != (n,):
+            return PerReading(np.full((1, len(THRESHOLD_FIELDS)), np.nan), None, n)
+        if self.rows is not None and self.rows.shape != (n,):
             raise ValueError(f"{self.rows.size} threshold rows for {n} readings")
-        # Whole rows gathered, then viewed field by field: faster than gathering columns.
-        result: FloatArray = self.table.take(self.rows, axis=0).T
-        return result
+        return PerReading(self.table, self.rows, n)
 
     def column(self, name: str, n: int) -> FloatArray:
-        result: FloatArray = self.per_reading(n)[FIELD_INDEX[name]]
-        return result
+        return self.per_reading(n)[name]
+
+
+# Up to this many readings every field is gathered in one call (a station's post and its
+# context); a longer batch gathers a field when a test first reads it.
+_GATHER_ALL = 4096
+
+
+class PerReading:
+    """Each reading's thresholds, by field name: table[rows[i]] for reading i (rows None:
+    row 0 for all). A field the same in every row of the table is one value broadcast."""
+
+    __slots__ = ("_fields", "_n", "_rows", "_table")
+
+    def __init__(self, table: FloatArray, rows: IntArray | None, n: int) -> None:
+        self._table, self._rows, self._n = table, rows, n
+        self._fields: list[FloatArray | None]
+        if rows is None:
+            self._fields = list(np.broadcast_to(table[0][:, None], (table.shape[1], n)))
+        elif n <= _GATHER_ALL:  # whole rows at once, then viewed field by field: one call
+            self._fields = list(table.take(rows, axis=0).T)
+        else:
+            self._fields = [None] * table.shape[1]
+
+    def __getitem__(self, name: str) -> FloatArray:
+        i = FIELD_INDEX[name]
+        field = self._fields[i]
+        if field is None:
+            assert self._rows is not None  # fields are gathered up front otherwise
+            column = self._table[:, i]
+            same = np.isnan(column).all() or (column == column[0]).all()
+            field = np.broadcast_to(column[0], (self._n,)) if same else column.take(self._rows)
+            self._fields[i] = field
+        return field
+
+    def take(self, keep: npt.NDArray[np.bool_]) -> PerReading:
+        """The thresholds of the readings kept."""
+        m = int(np.count_nonzero(keep))
+        return PerReading(self._table, None if self._rows is None else self._rows[keep], m)
 
 
 # Tables compiled once per set of QCThresholds, by their identity: they are frozen, so a

@@ -101,6 +101,56 @@ def test_classify_items_equals_classify_per_item(data: st.DataObject) -> None:
     assert got.tolist() == want.tolist()
 
 
+def interesting_values(rng: np.random.Generator, size: int) -> np.ndarray:
+    """Values drawn from every limit, a few ulps around it, decimal ties, NaN and ±inf."""
+    near = [np.nextafter(x, d) for x in LIMITS for d in (np.inf, -np.inf)]
+    ties = [(2 * k + 1) / 2 / 10**d for d in range(4) for k in range(0, 40 * 10**d, 7)]
+    pool = np.array([*LIMITS, *near, *ties, math.nan, math.inf, -math.inf, 0.0])
+    return rng.choice(pool, size)
+
+
+@overflow_is_a_value
+@settings(max_examples=10, deadline=None)
+@given(st.integers(0, 2**32), st.sampled_from(["river", "lake", "rows"]), precisions)
+def test_long_arrays_go_item_by_item_to_the_same_classes(
+    seed: int, kind: str, chosen: dict[str, int | None] | None
+) -> None:
+    """Past a batch's size the table hands long arrays to classify(), item by item."""
+    rng = np.random.default_rng(seed)
+    n = 3000
+    ids = rng.choice(IDS, 2 * n)
+    values = interesting_values(rng, 2 * n)
+    waterbody: Any = rng.random(2 * n) < 0.5 if kind == "rows" else kind
+    want = np.zeros(2 * n, dtype=np.int8)
+    for i in np.unique(ids).tolist():
+        if BY_ID[i].code in CLASSIFIED_CODES:
+            at = ids == i
+            rows = waterbody[at] if kind == "rows" else waterbody
+            want[at] = classify(
+                BY_ID[i].code, values[at], rows, (chosen or {}).get(BY_ID[i].code, "default")
+            )
+    assert classify_items(ids, values, waterbody, chosen).tolist() == want.tolist()
+    matrix = {c: interesting_values(rng, n) for c in CLASSIFIED_CODES}
+    lake = waterbody[:n] if kind == "rows" else waterbody
+    target = rng.integers(0, 6, n).astype(np.int8)
+    for against in ("III", "target"):
+        got = evaluate(
+            matrix,
+            waterbody=lake,
+            target=target,
+            precisions=chosen,
+            main_pollutants_against=against,
+        )
+        want_ev = previous_evaluation.evaluate(
+            matrix,
+            waterbody=lake,
+            target=target,
+            precisions=chosen,
+            main_pollutants_against=against,
+        )
+        same_evaluation(got, want_ev)
+
+
 def test_classify_items_refuses_unknown_ids_and_mismatched_shapes() -> None:
     with pytest.raises(ValueError, match=r"unknown parameter id\(s\) \[-1, 0, 99\]"):
         classify_items([1, 0, 99, -1], [7.0, 1.0, 1.0, 1.0])
@@ -335,6 +385,31 @@ def test_qc_with_context_equals_the_previous(
     same_qc(qc.qc_with_context(new, context, thr), previous_qc.qc_with_context(new, context, thr))
 
 
+@settings(max_examples=5, deadline=None)
+@given(st.integers(0, 2**32), st.lists(thresholds(), min_size=1, max_size=4))
+def test_long_batches_gather_thresholds_by_field_to_the_same_flags(
+    seed: int, variants: list[QCThresholds]
+) -> None:
+    """Past a post's size thresholds are gathered field by field, a field the same for all
+    series broadcast: the flags stay the previous ones."""
+    rng = np.random.default_rng(seed)
+    n, k = 6000, 30
+    s = np.sort(rng.integers(0, k, n))
+    t = np.cumsum(rng.choice([60, H, H, 2 * H, 13 * H], n)).astype(np.int64)
+    v = rng.choice([0.0, 0.25, 0.5, 0.5, 0.5, 1.0, 4.0, 11.0, math.nan], n)
+    flags = rng.choice(list("NNNNNNSF"), n)
+    thr = {i: variants[i % len(variants)] for i in range(k)}
+    same_qc(qc.run_qc(t, v, s, thr, flags), previous_qc.run_qc(t, v, s, thr, flags))
+    new = rng.random(n) < 0.01
+    got = qc.qc_with_context(
+        Readings(t[new], v[new], s[new]), Readings(t[~new], v[~new], s[~new]), thr
+    )
+    want = previous_qc.qc_with_context(
+        Readings(t[new], v[new], s[new]), Readings(t[~new], v[~new], s[~new]), thr
+    )
+    same_qc(got, want)
+
+
 def test_two_new_readings_of_one_series_and_second_are_refused_as_before() -> None:
     new = Readings([0, H, H], [1.0, 1.0, 2.0], [1, 1, 1])
     thr = QCThresholds(0, 10)
@@ -347,7 +422,7 @@ def test_thresholds_by_series_consecutive_or_not_and_unknown() -> None:
     low, high = QCThresholds(0, 1), QCThresholds(0, 10)
     for ids in ((3, 4), (3, 7), (-1, 0)):
         rows = RowThresholds.by_series(dict(zip(ids, (low, high), strict=True)), [ids[1], ids[0]])
-        assert rows.per_reading(2)[0].tolist() == [0.0, 0.0]
+        assert rows.per_reading(2)["fail_max"].tolist() == [10.0, 1.0]
         assert qc.gross_range([5, 5], rows).tolist() == [1, 4]
         with pytest.raises(ValueError, match=r"no QC thresholds for series \[9\]"):
             RowThresholds.by_series(dict(zip(ids, (low, high), strict=True)), [ids[0], 9])
