@@ -211,6 +211,6 @@ def _count_stored(counts: Any, qc_flag: npt.NDArray[Any], path: str) -> None:
     ):
         if n:
             metrics.READINGS.labels(outcome, path).inc(n)
-    flags, tally = np.unique(qc_flag, return_counts=True)
-    for flag, n in zip(flags.tolist(), tally.tolist(), strict=True):
-        metrics.QC_FLAGS.labels(QCFlag(flag).name.lower()).inc(n)
+    tally = np.bincount(qc_flag, minlength=max(QCFlag) + 1)  # flags are small ints
+    for flag in np.flatnonzero(tally).tolist():
+        metrics.QC_FLAGS.labels(QCFlag(flag).label).inc(int(tally[flag]))
