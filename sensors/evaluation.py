@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from types import MappingProxyType
 from typing import Literal
 
@@ -13,9 +14,11 @@ import numpy as np
 import numpy.typing as npt
 
 from sensors.gb3838 import (
+    BATCH,
     POLLUTANT_CODES,
     BoolArray,
     FloatArray,
+    IdArray,
     Int8Array,
     ItemTable,
     Precisions,
@@ -26,6 +29,8 @@ from sensors.gb3838 import (
     item_table,
     lake_index,
     lake_mask,
+    round_scaled,
+    slot_classes,
 )
 from sensors.parameters import BY_CODE, BY_ID, EVALUATED_CODES, Direction, get
 
@@ -102,6 +107,9 @@ def evaluate_items(
     return _evaluate(x, ids, waterbody, target, item_table(), main_pollutants_against)
 
 
+_CLASSIFIED_CODE = {p.id: p.code for p in BY_ID.values() if p.direction is not Direction.NONE}
+
+
 def _evaluate(
     x: FloatArray,
     ids: tuple[int, ...],
@@ -112,64 +120,124 @@ def _evaluate(
 ) -> Evaluation:
     """Every item at once over the (items × rows) matrix x: numpy's work is one call per
     step, not one per item."""
-    k, n = x.shape
-    lake = lake_index(lake_mask(waterbody, (n,)))
-    rows = np.array(ids, dtype=np.intp).reshape(k, 1)
-    classes = table.classes(x, rows, lake)
-    rounded = table.rounded(x, rows)
-    evaluated = [row for row, i in enumerate(ids) if _EVALUATED[i]]
-    water_class = np.maximum.reduce(classes[evaluated], axis=0, initial=0)
+    n = x.shape[1]
+    items = _items(table, ids)
+    lake = lake_mask(waterbody, (n,))
+    # The waterbody of each row as an index into the tables, one for all rows or per row.
+    by_row = _LAKE_INDEX[lake] if isinstance(lake, bool) else lake.astype(np.intp)
+    if x.size <= BATCH:
+        classes = slot_classes(x, items.thresholds[:, by_row], items.classed[:, by_row])
+    else:
+        classes = table.classes(x, items.ids, lake_index(lake))
+    rounded = round_scaled(x, items.scale, items.as_is)
+    water_class = np.maximum.reduce(classes[items.evaluated], axis=0, initial=0)
 
     targets: Int8Array | None = None
     met: BoolArray | None = None
     missed: Int8Array | None = None
+    columns = _III_COLUMN  # of _Items.limits: class III's for every row
     if target is not None:
         given = np.asarray(target)
         if given.dtype.kind not in "iu" or ((given < 0) | (given > 5)).any():
             raise ValueError(f"a target class is an int 1–5 (0: no target), not {target!r}")
         targets = np.empty(n, dtype=np.int8)
         targets[...] = given  # one per row, or one for all
-        has = (targets > 0) & (water_class > 0)
-        met = has & (water_class <= targets)
-        missed = np.maximum(water_class - targets, 0) * has
-
-    # The pollutants given, in the catalogue's order: the order multiples and ties keep.
-    present = sorted(
-        (int(_POLLUTANT_INDEX[i]), row) for row, i in enumerate(ids) if _POLLUTANT_INDEX[i] >= 0
-    )
-    p_rows = [row for _, row in present]
-    p_ids = rows[p_rows]
-    c = rounded[p_rows]
-    multiples_target: FloatArray | None = None
-    if targets is None:
-        multiples_iii = _multiple(c, _CLASS_LIMITS[lake, p_ids, 2])
-    else:
-        # Against class III and each row's target in one pass: limits (2, pollutants, rows)
-        # from the columns of class III and of each row's target.
+        met, missed = _MET[water_class, targets], _MISSED[water_class, targets]
+        # Against class III and each row's target in one pass.
         columns = np.full((2, 1, n), 2, dtype=np.intp)
         columns[1, 0] = _TARGET_COLUMN[targets]
-        multiples_iii, multiples_target = _multiple(c, _CLASS_LIMITS[lake, p_ids, columns])
+    if items.pollutants:
+        limits = items.limits[items.places, by_row, columns]  # (1 or 2, pollutants, rows)
+        multiples = _multiple(rounded[items.pollutants], limits)
+    else:
+        multiples = np.empty((columns.shape[0], 0, n))
+    multiples_target = None if targets is None else multiples[1]
 
-    ranking = multiples_iii
+    ranking = multiples[0]
     if main_pollutants_against == "target":
         if multiples_target is None:
             raise ValueError("main pollutants against the target need a target")
         ranking = multiples_target
-    codes = [_CLASSIFIED_CODE[i] for i in ids]
-    p_codes = [codes[row] for row in p_rows]
     return Evaluation(
-        classes=MappingProxyType(dict(zip(codes, classes, strict=True))),
-        rounded=MappingProxyType(dict(zip(codes, rounded, strict=True))),
+        classes=MappingProxyType(dict(zip(items.codes, classes, strict=True))),
+        rounded=MappingProxyType(dict(zip(items.codes, rounded, strict=True))),
         water_class=water_class,
         target=targets,
         met=met,
         classes_missed=missed,
-        multiples_iii=MappingProxyType(dict(zip(p_codes, multiples_iii, strict=True))),
+        multiples_iii=MappingProxyType(dict(zip(items.pollutant_codes, multiples[0], strict=True))),
         multiples_target=None
         if multiples_target is None
-        else MappingProxyType(dict(zip(p_codes, multiples_target, strict=True))),
-        main_pollutants=_main_pollutants(ranking, [i for i, _ in present], n),
+        else MappingProxyType(dict(zip(items.pollutant_codes, multiples_target, strict=True))),
+        main_pollutants=_main_pollutants(ranking, items.catalogue, n),
     )
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _Items:
+    """What an evaluation of these items, in this order, reads of the tables, worked out
+    once per set of items (a station posts the same few each time), not once a call.
+    Arrays by row broadcast against the (items × rows) values."""
+
+    ids: IdArray  # (items, 1)
+    codes: tuple[str, ...]
+    thresholds: FloatArray  # (items, 2, 10): ItemTable's slots, river and lake
+    classed: BoolArray  # (items, 2)
+    scale: FloatArray  # (items, 1): 10**decimals
+    as_is: BoolArray  # (items, 1): compared as sent
+    evaluated: list[int]  # the rows the single-factor rule counts
+    # The pollutants (POLLUTANT_CODES given) in the catalogue's order, which multiples and
+    # ties keep: their rows, codes, POLLUTANT_CODES indices and (1, p, 1) places in limits.
+    pollutants: list[int]
+    pollutant_codes: tuple[str, ...]
+    catalogue: Int8Array
+    places: IdArray
+    limits: FloatArray  # (p, 2, 6): "≤" limits of classes I–V, river and lake; then NaN
+
+
+@lru_cache(maxsize=1024)
+def _items(table: ItemTable, ids: tuple[int, ...]) -> _Items:
+    index = np.array(ids, dtype=np.intp)
+    codes = tuple(BY_ID[i].code for i in ids)
+    rank = {code: place for place, code in enumerate(POLLUTANT_CODES)}
+    pollutants = sorted(
+        (row for row, c in enumerate(codes) if c in rank), key=lambda r: rank[codes[r]]
+    )
+    limits = np.full((len(pollutants), 2, 6), np.nan)
+    for place, row in enumerate(pollutants):
+        for w, kind in enumerate((Waterbody.RIVER, Waterbody.LAKE)):
+            limits[place, w, :5] = class_limits(codes[row], kind)
+    return _Items(
+        ids=index.reshape(-1, 1),
+        codes=codes,
+        thresholds=table.thresholds[:, index].transpose(1, 0, 2),
+        classed=table.classed[:, index].T,
+        scale=table.scale[index].reshape(-1, 1),
+        as_is=table.as_is[index].reshape(-1, 1),
+        evaluated=[row for row, c in enumerate(codes) if c in EVALUATED_CODES],
+        pollutants=pollutants,
+        pollutant_codes=tuple(codes[row] for row in pollutants),
+        catalogue=np.array([rank[codes[row]] for row in pollutants], dtype=np.int8),
+        places=np.arange(len(pollutants)).reshape(1, -1, 1),
+        limits=limits,
+    )
+
+
+def _target_tables() -> tuple[BoolArray, Int8Array]:
+    """By (water class 0–6, target 0–5): met, and classes missed (0: met or no class)."""
+    water_class, target = np.arange(7)[:, None], np.arange(6)[None, :]
+    has = (target > 0) & (water_class > 0)
+    missed = np.where(has, np.maximum(water_class - target, 0), 0).astype(np.int8)
+    return has & (water_class <= target), missed
+
+
+_MET, _MISSED = _target_tables()
+# By target class: its column of _Items.limits, class t's limit in column t − 1; no target
+# (0) column 5, NaN. Class III is column 2.
+_TARGET_COLUMN = np.array([5, 0, 1, 2, 3, 4], dtype=np.intp)
+_III_COLUMN = np.full((1, 1, 1), 2, dtype=np.intp)
+# A waterbody for all rows as a row index into the tables: river 0, lake 1.
+_LAKE_INDEX = {False: np.zeros(1, dtype=np.intp), True: np.ones(1, dtype=np.intp)}
 
 
 def _row_count(
@@ -183,30 +251,6 @@ def _row_count(
     return lengths.pop() if lengths else 0
 
 
-def _item_facts() -> tuple[FloatArray, BoolArray, Int8Array]:
-    """By parameter id: the "≤" limits of classes I … V for rivers (0) and lakes (1), then
-    NaN standing for "no target"; whether the single-factor rule counts the item; its
-    place in POLLUTANT_CODES (-1: none)."""
-    ids = max(BY_ID) + 1
-    limits = np.full((2, ids, 6), np.nan)
-    evaluated = np.zeros(ids, dtype=np.bool_)
-    pollutant = np.full(ids, -1, dtype=np.int8)
-    for p in BY_ID.values():
-        for w, waterbody in enumerate((Waterbody.RIVER, Waterbody.LAKE)):
-            limits[w, p.id, :5] = class_limits(p.code, waterbody)
-        evaluated[p.id] = p.code in EVALUATED_CODES
-        if p.code in POLLUTANT_CODES:
-            pollutant[p.id] = POLLUTANT_CODES.index(p.code)
-    return limits, evaluated, pollutant
-
-
-_CLASS_LIMITS, _EVALUATED, _POLLUTANT_INDEX = _item_facts()
-_CLASSIFIED_CODE = {p.id: p.code for p in BY_ID.values() if p.direction is not Direction.NONE}
-# By target class: its column of _CLASS_LIMITS, class t's limit in column t − 1; no target
-# (0) column 5, NaN.
-_TARGET_COLUMN = np.array([5, 0, 1, 2, 3, 4], dtype=np.intp)
-
-
 def _multiple(c: FloatArray, limit: FloatArray) -> FloatArray:
     # NaN compares False and computes NaN quietly; limits are positive: nothing invalid.
     exceeds = c > limit  # False for NaN value or NaN limit
@@ -216,10 +260,10 @@ def _multiple(c: FloatArray, limit: FloatArray) -> FloatArray:
     return np.round(result, 10)
 
 
-def _main_pollutants(multiples: FloatArray, catalogue: list[int], n: int) -> Int8Array:
+def _main_pollutants(multiples: FloatArray, catalogue: Int8Array, n: int) -> Int8Array:
     """(n, 3) from (pollutants × rows) multiples; `catalogue`: their POLLUTANT_CODES indices."""
     result = np.full((n, 3), -1, dtype=np.int8)
-    if not catalogue:
+    if not catalogue.size:
         return result
     exceeds = multiples.T > 0  # False for NaN (not exceeded)
     # Stable: equal multiples keep the catalogue's order; the ones not exceeded sort last,
@@ -227,7 +271,7 @@ def _main_pollutants(multiples: FloatArray, catalogue: list[int], n: int) -> Int
     order = np.argsort(np.where(exceeds, -multiples.T, np.inf), axis=1, kind="stable")[:, :3]
     k = order.shape[1]
     shown = np.arange(k) < exceeds.sum(axis=1, keepdims=True)
-    result[:, :k] = np.where(shown, np.array(catalogue, dtype=np.int8)[order], -1)
+    result[:, :k] = np.where(shown, catalogue[order], -1)
     return result
 
 

@@ -198,10 +198,10 @@ _MAX_DECIMALS: Final = 15  # 10**d must be an exact double and k + 0.5 exact too
 def round_half_even(values: npt.ArrayLike, decimals: int) -> FloatArray:
     """Round to `decimals` places, half to even, as the decimal each float's repr shows."""
     _check_decimals(decimals)
-    return _round_scaled(np.asarray(values, dtype=np.float64), float(10**decimals))
+    return round_scaled(np.asarray(values, dtype=np.float64), float(10**decimals))
 
 
-def _round_scaled(
+def round_scaled(
     x: FloatArray, scale: float | FloatArray, as_is: bool | BoolArray = False
 ) -> FloatArray:
     """round_half_even with scale = 10**decimals, a float or one per value (broadcast);
@@ -391,7 +391,7 @@ _SIGN: Final = np.array([1.0] * 5 + [-1.0] * 5)
 _IDS: Final = max(p.id for p in PARAMETERS) + 1
 _CODE_OF: Final = {p.id: p.code for p in PARAMETERS}
 # Up to this many values the table classes them in one step; longer arrays go item by item.
-_BATCH: Final = 4096
+BATCH: Final = 4096
 _KNOWN_ID: Final = np.isin(np.arange(_IDS), [p.id for p in PARAMETERS])
 
 
@@ -413,12 +413,11 @@ class ItemTable:
     def classes(self, x: FloatArray, ids: IdArray, lake: int | IdArray) -> Int8Array:
         """Classes of x (0 for NaN), ids and lake (0/1) broadcast against x: x (n,) with ids
         (n,), or x (items, n) with ids (items, 1)."""
-        out = np.empty(x.shape, dtype=np.int8)
-        if x.size <= _BATCH:
-            self._classes_into(out, x, ids, lake)
-            return out
+        if x.size <= BATCH:
+            return slot_classes(x, self.thresholds[lake, ids], self.classed[lake, ids])
         # A long array: item by item through classify(), whose few comparisons per item
         # in cache-sized blocks beat ten slots for every value by an order of magnitude.
+        out = np.empty(x.shape, dtype=np.int8)
         waterbody = bool(lake) if isinstance(lake, int) else lake.astype(np.bool_)
         if x.ndim == 2:
             for row, i in enumerate(ids.reshape(-1).tolist()):
@@ -435,16 +434,14 @@ class ItemTable:
             return np.zeros(x.shape, dtype=np.int8)
         return classify(_CODE_OF[i], x, waterbody, self.decimals[i])
 
-    def _classes_into(
-        self, out: Int8Array, x: FloatArray, ids: int | IdArray, lake: int | IdArray
-    ) -> None:
-        fails = (x[..., None] * _SIGN > self.thresholds[lake, ids]).sum(axis=-1, dtype=np.int8)
-        # x == x is False for NaN only: no class, as for an item without limits.
-        np.multiply(fails + 1, self.classed[lake, ids] & (x == x), out=out)
 
-    def rounded(self, x: FloatArray, ids: IdArray) -> FloatArray:
-        """round_half_even of each value to its item's precision (ids broadcast against x)."""
-        return _round_scaled(x, self.scale[ids], self.as_is[ids])
+def slot_classes(x: FloatArray, thresholds: FloatArray, classed: BoolArray) -> Int8Array:
+    """Classes of x from its items' slots (ItemTable.thresholds, (…, 10)) and whether they
+    have limits, both broadcast against x."""
+    fails = (x[..., None] * _SIGN > thresholds).sum(axis=-1, dtype=np.int8)
+    # x == x is False for NaN only: no class, as for an item without limits.
+    classes: Int8Array = np.multiply(fails + 1, classed & (x == x), dtype=np.int8)
+    return classes
 
 
 def _item_table(decimals: Mapping[str, int | None]) -> ItemTable:

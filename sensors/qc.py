@@ -428,10 +428,10 @@ def _run_qc(
 
 
 def _by_series_and_time(t: IntArray, s: IntArray) -> Index:
-    """np.lexsort((t, s)), stable too, by one argsort of (series, time) packed into one
-    int64 where they fit (any station's readings do): twice as fast on a batch's few
-    hundred readings."""
-    if t.size:
+    """np.lexsort((t, s)), stable too. Past a few hundred readings one argsort of (series,
+    time) packed into an int64, where they fit (any station's do), is faster (2× at 2,000);
+    below, lexsort's one call beats the packing's eight."""
+    if t.size > 512:
         t0, s0 = int(t.min()), int(s.min())
         span = int(t.max()) - t0 + 1
         if (int(s.max()) - s0 + 1) * span < 2**63:

@@ -400,14 +400,19 @@ def test_long_batches_gather_thresholds_by_field_to_the_same_flags(
     flags = rng.choice(list("NNNNNNSF"), n)
     thr = {i: variants[i % len(variants)] for i in range(k)}
     same_qc(qc.run_qc(t, v, s, thr, flags), previous_qc.run_qc(t, v, s, thr, flags))
+    # New readings, revisions of stored ones, and stored readings sharing a second: the
+    # sort must keep a revision after what it revises.
     new = rng.random(n) < 0.01
-    got = qc.qc_with_context(
-        Readings(t[new], v[new], s[new]), Readings(t[~new], v[~new], s[~new]), thr
+    again = rng.choice(np.flatnonzero(~new), 40, replace=False)
+    fresh = Readings(
+        np.r_[t[new], t[again[:20]]], np.r_[v[new], v[again[:20]] + 1], np.r_[s[new], s[again[:20]]]
     )
-    want = previous_qc.qc_with_context(
-        Readings(t[new], v[new], s[new]), Readings(t[~new], v[~new], s[~new]), thr
+    stored = Readings(
+        np.r_[t[~new], t[again[20:]]],
+        np.r_[v[~new], v[again[20:]] * 2],
+        np.r_[s[~new], s[again[20:]]],
     )
-    same_qc(got, want)
+    same_qc(qc.qc_with_context(fresh, stored, thr), previous_qc.qc_with_context(fresh, stored, thr))
 
 
 def test_two_new_readings_of_one_series_and_second_are_refused_as_before() -> None:
