@@ -97,7 +97,7 @@ def _columns(
     return t, v, s
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built once a call, where frozen's __init__ costs
 class _Steps:
     """Between each reading and the one before it: the same series? how many seconds?"""
 
@@ -124,7 +124,7 @@ def _run_starts(boundary: BoolArray) -> Index:
     return np.maximum.accumulate(np.where(boundary, np.arange(boundary.size), 0))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built once a call, where frozen's __init__ costs
 class _Context:
     missing: BoolArray  # every reading: its value is NaN
     keep: BoolArray | None  # the readings in the context; None: all
@@ -494,7 +494,7 @@ def qc_with_context(
         steps.check_order(t, s)
     rows = row_thresholds(thr, s)
     result = _run_qc(t, v[order], s, rows, steps, None if flags is None else flags[order])
-    at = np.flatnonzero(order >= stored)  # sorted positions of the new readings
+    (at,) = (order >= stored).nonzero()  # sorted positions of the new readings
     back = np.empty(at.size, dtype=np.intp)
     back[order[at] - stored] = at
     return QCResult(*result[:, back])
