@@ -4,8 +4,9 @@ Pure numpy over rows (a section at a time, or per period); classing is sensors.g
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from types import MappingProxyType
 from typing import Literal
 
@@ -13,21 +14,25 @@ import numpy as np
 import numpy.typing as npt
 
 from sensors.gb3838 import (
+    BATCH,
     POLLUTANT_CODES,
     BoolArray,
     FloatArray,
+    IdArray,
     Int8Array,
+    ItemTable,
     Precisions,
     Waterbody,
     WaterbodyLike,
     WaterClass,
     class_limits,
-    classify,
+    item_table,
+    lake_index,
     lake_mask,
-    resolve_precisions,
-    round_half_even,
+    round_scaled,
+    slot_classes,
 )
-from sensors.parameters import EVALUATED_CODES, Direction, get
+from sensors.parameters import BY_CODE, BY_ID, EVALUATED_CODES, Direction, get
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -71,69 +76,173 @@ def evaluate(
     pollutants with the largest multiples against class III (the plan's reference) or, with
     main_pollutants_against="target", against each row's target.
     """
-    decimals = resolve_precisions(precisions)
+    table = item_table(precisions)
     arrays: dict[str, FloatArray] = {}
     for code, v in values.items():
         if get(code).direction is not Direction.NONE:
             arrays[code] = np.asarray(v, dtype=np.float64).reshape(-1)
-    n = _row_count(arrays, waterbody, target)
-    lake = lake_mask(waterbody, (n,))
+    n = _row_count({a.size for a in arrays.values()}, waterbody, target)
+    matrix = np.stack(list(arrays.values())) if arrays else np.empty((0, n))
+    ids = tuple(BY_CODE[c].id for c in arrays)
+    return _evaluate(matrix, ids, waterbody, target, table, main_pollutants_against)
 
-    classes = {c: classify(c, a, lake, decimals[c]) for c, a in arrays.items()}
-    rounded = {c: _rounded(a, decimals[c]) for c, a in arrays.items()}
-    water_class = np.zeros(n, dtype=np.int8)
-    for code in EVALUATED_CODES:
-        if code in classes:
-            np.maximum(water_class, classes[code], out=water_class)
+
+def evaluate_items(
+    values: FloatArray,
+    parameter_ids: Sequence[int],
+    *,
+    waterbody: WaterbodyLike = Waterbody.RIVER,
+    target: int | npt.ArrayLike | None = None,
+    main_pollutants_against: Literal["III", "target"] = "III",
+) -> Evaluation:
+    """evaluate() of a (items × rows) matrix whose row k holds item parameter_ids[k], with
+    the catalogue's precisions: what a batch builds directly, without a mapping to unpack."""
+    x = np.asarray(values, dtype=np.float64)
+    if x.ndim != 2 or x.shape[0] != len(parameter_ids):
+        raise ValueError(f"values must be (items, rows), one item each: {x.shape}")
+    ids = tuple(parameter_ids)
+    if len(set(ids)) != len(ids) or not all(i in _CLASSIFIED_CODE for i in ids):
+        raise ValueError(f"parameter ids must be distinct classified items: {parameter_ids}")
+    _row_count({x.shape[1]}, waterbody, target)
+    return _evaluate(x, ids, waterbody, target, item_table(), main_pollutants_against)
+
+
+_CLASSIFIED_CODE = {p.id: p.code for p in BY_ID.values() if p.direction is not Direction.NONE}
+
+
+def _evaluate(
+    x: FloatArray,
+    ids: tuple[int, ...],
+    waterbody: WaterbodyLike,
+    target: int | npt.ArrayLike | None,
+    table: ItemTable,
+    main_pollutants_against: Literal["III", "target"],
+) -> Evaluation:
+    """Every item at once over the (items × rows) matrix x: numpy's work is one call per
+    step, not one per item."""
+    n = x.shape[1]
+    items = _items(table, ids)
+    lake = lake_mask(waterbody, (n,))
+    # The waterbody of each row as an index into the tables, one for all rows or per row.
+    by_row = _LAKE_INDEX[lake] if isinstance(lake, bool) else lake.astype(np.intp)
+    if x.size <= BATCH:
+        classes = slot_classes(x, items.thresholds[:, by_row], items.classed[:, by_row])
+    else:
+        classes = table.classes(x, items.ids, lake_index(lake))
+    rounded = round_scaled(x, items.scale, items.as_is)
+    water_class = np.maximum.reduce(classes[items.evaluated], axis=0, initial=0)
 
     targets: Int8Array | None = None
     met: BoolArray | None = None
     missed: Int8Array | None = None
-    multiples_target: dict[str, FloatArray] | None = None
+    columns = _III_COLUMN  # of _Items.limits: class III's for every row
     if target is not None:
         given = np.asarray(target)
         if given.dtype.kind not in "iu" or ((given < 0) | (given > 5)).any():
             raise ValueError(f"a target class is an int 1–5 (0: no target), not {target!r}")
-        targets = np.broadcast_to(given.astype(np.int8), (n,)).copy()
-        has = (targets > 0) & (water_class > 0)
-        met = has & (water_class <= targets)
-        missed = np.where(has, np.maximum(water_class - targets, 0), 0).astype(np.int8)
+        targets = np.empty(n, dtype=np.int8)
+        targets[...] = given  # one per row, or one for all
+        met, missed = _MET[water_class, targets], _MISSED[water_class, targets]
+        # Against class III and each row's target in one pass.
+        columns = np.full((2, 1, n), 2, dtype=np.intp)
+        columns[1, 0] = _TARGET_COLUMN[targets]
+    if items.pollutants:
+        limits = items.limits[items.places, by_row, columns]  # (1 or 2, pollutants, rows)
+        multiples = _multiple(rounded[items.pollutants], limits)
+    else:
+        multiples = np.empty((columns.shape[0], 0, n))
+    multiples_target = None if targets is None else multiples[1]
 
-    multiples_iii: dict[str, FloatArray] = {}
-    present = [c for c in POLLUTANT_CODES if c in arrays]
-    for code in present:
-        limits = _limits_by_row(code, lake, n)
-        multiples_iii[code] = _multiple(rounded[code], limits[:, 2])
-    if targets is not None:
-        # Column t-1 is class t's limit; column 5 (NaN) stands for "no target".
-        column = np.where(targets > 0, targets - 1, 5)
-        multiples_target = {}
-        for code in present:
-            limits = np.concatenate([_limits_by_row(code, lake, n), np.full((n, 1), np.nan)], 1)
-            multiples_target[code] = _multiple(rounded[code], limits[np.arange(n), column])
-
-    ranking = multiples_iii
+    ranking = multiples[0]
     if main_pollutants_against == "target":
         if multiples_target is None:
             raise ValueError("main pollutants against the target need a target")
         ranking = multiples_target
     return Evaluation(
-        classes=MappingProxyType(classes),
-        rounded=MappingProxyType(rounded),
+        classes=MappingProxyType(dict(zip(items.codes, classes, strict=True))),
+        rounded=MappingProxyType(dict(zip(items.codes, rounded, strict=True))),
         water_class=water_class,
         target=targets,
         met=met,
         classes_missed=missed,
-        multiples_iii=MappingProxyType(multiples_iii),
-        multiples_target=None if multiples_target is None else MappingProxyType(multiples_target),
-        main_pollutants=_main_pollutants(ranking, present, n),
+        multiples_iii=MappingProxyType(dict(zip(items.pollutant_codes, multiples[0], strict=True))),
+        multiples_target=None
+        if multiples_target is None
+        else MappingProxyType(dict(zip(items.pollutant_codes, multiples_target, strict=True))),
+        main_pollutants=_main_pollutants(ranking, items.catalogue, n),
     )
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class _Items:
+    """What an evaluation of these items, in this order, reads of the tables, worked out
+    once per set of items (a station posts the same few each time), not once a call.
+    Arrays by row broadcast against the (items × rows) values."""
+
+    ids: IdArray  # (items, 1)
+    codes: tuple[str, ...]
+    thresholds: FloatArray  # (items, 2, 10): ItemTable's slots, river and lake
+    classed: BoolArray  # (items, 2)
+    scale: FloatArray  # (items, 1): 10**decimals
+    as_is: BoolArray  # (items, 1): compared as sent
+    evaluated: list[int]  # the rows the single-factor rule counts
+    # The pollutants (POLLUTANT_CODES given) in the catalogue's order, which multiples and
+    # ties keep: their rows, codes, POLLUTANT_CODES indices and (1, p, 1) places in limits.
+    pollutants: list[int]
+    pollutant_codes: tuple[str, ...]
+    catalogue: Int8Array
+    places: IdArray
+    limits: FloatArray  # (p, 2, 6): "≤" limits of classes I–V, river and lake; then NaN
+
+
+@lru_cache(maxsize=1024)
+def _items(table: ItemTable, ids: tuple[int, ...]) -> _Items:
+    index = np.array(ids, dtype=np.intp)
+    codes = tuple(BY_ID[i].code for i in ids)
+    rank = {code: place for place, code in enumerate(POLLUTANT_CODES)}
+    pollutants = sorted(
+        (row for row, c in enumerate(codes) if c in rank), key=lambda r: rank[codes[r]]
+    )
+    limits = np.full((len(pollutants), 2, 6), np.nan)
+    for place, row in enumerate(pollutants):
+        for w, kind in enumerate((Waterbody.RIVER, Waterbody.LAKE)):
+            limits[place, w, :5] = class_limits(codes[row], kind)
+    return _Items(
+        ids=index.reshape(-1, 1),
+        codes=codes,
+        thresholds=table.thresholds[:, index].transpose(1, 0, 2),
+        classed=table.classed[:, index].T,
+        scale=table.scale[index].reshape(-1, 1),
+        as_is=table.as_is[index].reshape(-1, 1),
+        evaluated=[row for row, c in enumerate(codes) if c in EVALUATED_CODES],
+        pollutants=pollutants,
+        pollutant_codes=tuple(codes[row] for row in pollutants),
+        catalogue=np.array([rank[codes[row]] for row in pollutants], dtype=np.int8),
+        places=np.arange(len(pollutants)).reshape(1, -1, 1),
+        limits=limits,
+    )
+
+
+def _target_tables() -> tuple[BoolArray, Int8Array]:
+    """By (water class 0–6, target 0–5): met, and classes missed (0: met or no class)."""
+    water_class, target = np.arange(7)[:, None], np.arange(6)[None, :]
+    has = (target > 0) & (water_class > 0)
+    missed = np.where(has, np.maximum(water_class - target, 0), 0).astype(np.int8)
+    return has & (water_class <= target), missed
+
+
+_MET, _MISSED = _target_tables()
+# By target class: its column of _Items.limits, class t's limit in column t − 1; no target
+# (0) column 5, NaN. Class III is column 2.
+_TARGET_COLUMN = np.array([5, 0, 1, 2, 3, 4], dtype=np.intp)
+_III_COLUMN = np.full((1, 1, 1), 2, dtype=np.intp)
+# A waterbody for all rows as a row index into the tables: river 0, lake 1.
+_LAKE_INDEX = {False: np.zeros(1, dtype=np.intp), True: np.ones(1, dtype=np.intp)}
+
+
 def _row_count(
-    arrays: Mapping[str, FloatArray], waterbody: WaterbodyLike, target: int | npt.ArrayLike | None
+    lengths: set[int], waterbody: WaterbodyLike, target: int | npt.ArrayLike | None
 ) -> int:
-    lengths = {a.size for a in arrays.values()}
     for per_row in (waterbody, target):
         if not isinstance(per_row, str | None) and np.ndim(per_row) > 0:
             lengths.add(np.size(per_row))
@@ -142,39 +251,27 @@ def _row_count(
     return lengths.pop() if lengths else 0
 
 
-def _rounded(values: FloatArray, decimals: int | None) -> FloatArray:
-    return values if decimals is None else round_half_even(values, decimals)
-
-
-def _limits_by_row(code: str, lake: bool | BoolArray, n: int) -> FloatArray:
-    """(n, 5) limits of classes I … V for each row's waterbody."""
-    river, lakes = class_limits(code, Waterbody.RIVER), class_limits(code, Waterbody.LAKE)
-    mask = np.broadcast_to(np.asarray(lake), (n,))
-    result: FloatArray = np.where(mask[:, None], lakes[None, :], river[None, :])
-    return result
-
-
 def _multiple(c: FloatArray, limit: FloatArray) -> FloatArray:
-    with np.errstate(invalid="ignore"):
-        exceeds = c > limit  # False for NaN value or NaN limit
-        result: FloatArray = np.where(exceeds, (c - limit) / limit, np.nan)
+    # NaN compares False and computes NaN quietly; limits are positive: nothing invalid.
+    exceeds = c > limit  # False for NaN value or NaN limit
+    result: FloatArray = np.where(exceeds, (c - limit) / limit, np.nan)
     # Binary noise ((0.5 − 0.2)/0.2 = 1.4999999999999998) would order two items that the
     # decimal values tie; no multiple is meaningful past ten decimals.
     return np.round(result, 10)
 
 
-def _main_pollutants(multiples: Mapping[str, FloatArray], present: list[str], n: int) -> Int8Array:
+def _main_pollutants(multiples: FloatArray, catalogue: Int8Array, n: int) -> Int8Array:
+    """(n, 3) from (pollutants × rows) multiples; `catalogue`: their POLLUTANT_CODES indices."""
     result = np.full((n, 3), -1, dtype=np.int8)
-    if not present:
+    if not catalogue.size:
         return result
-    stacked = np.stack([multiples[c] for c in present], axis=1)
-    key = np.where(stacked > 0, stacked, -np.inf)  # NaN (not exceeded) sorts last
-    # Stable: equal multiples keep the catalogue's order.
-    order = np.argsort(-key, axis=1, kind="stable")[:, :3]
-    exceeded = np.take_along_axis(key, order, axis=1) > 0
-    to_catalogue = np.array([POLLUTANT_CODES.index(c) for c in present], dtype=np.int8)
+    exceeds = multiples.T > 0  # False for NaN (not exceeded)
+    # Stable: equal multiples keep the catalogue's order; the ones not exceeded sort last,
+    # so a row's first (count exceeding) places are its pollutants.
+    order = np.argsort(np.where(exceeds, -multiples.T, np.inf), axis=1, kind="stable")[:, :3]
     k = order.shape[1]
-    result[:, :k] = np.where(exceeded, to_catalogue[order], -1)
+    shown = np.arange(k) < exceeds.sum(axis=1, keepdims=True)
+    result[:, :k] = np.where(shown, catalogue[order], -1)
     return result
 
 

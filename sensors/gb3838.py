@@ -22,11 +22,19 @@ from typing import Final, Literal, TypeAlias
 import numpy as np
 import numpy.typing as npt
 
-from sensors.parameters import BY_CODE, CLASSIFIED_CODES, EVALUATED_CODES, Direction, get
+from sensors.parameters import (
+    BY_CODE,
+    CLASSIFIED_CODES,
+    EVALUATED_CODES,
+    PARAMETERS,
+    Direction,
+    get,
+)
 
 Int8Array: TypeAlias = npt.NDArray[np.int8]
 FloatArray: TypeAlias = npt.NDArray[np.float64]
 BoolArray: TypeAlias = npt.NDArray[np.bool_]
+IdArray: TypeAlias = npt.NDArray[np.intp]
 # A mapping code -> decimals (None: compare the value as sent) overriding the catalogue's.
 Precisions: TypeAlias = Mapping[str, int | None]
 
@@ -190,16 +198,23 @@ _MAX_DECIMALS: Final = 15  # 10**d must be an exact double and k + 0.5 exact too
 def round_half_even(values: npt.ArrayLike, decimals: int) -> FloatArray:
     """Round to `decimals` places, half to even, as the decimal each float's repr shows."""
     _check_decimals(decimals)
-    x = np.asarray(values, dtype=np.float64)
-    scale = float(10**decimals)
+    return round_scaled(np.asarray(values, dtype=np.float64), float(10**decimals))
+
+
+def round_scaled(
+    x: FloatArray, scale: float | FloatArray, as_is: bool | BoolArray = False
+) -> FloatArray:
+    """round_half_even with scale = 10**decimals, a float or one per value (broadcast);
+    values where `as_is` are kept unrounded (an item compared as sent)."""
     with np.errstate(invalid="ignore"):  # inf and NaN: replaced below
-        k = np.floor(x * scale)
+        scaled = x * scale
+        k = np.floor(scaled)
         tie = (k + 0.5) / scale
         up = (x > tie) | ((x == tie) & (np.fmod(k, 2.0) != 0.0))
         rounded = (k + up) / scale
     # Past 2**52 the scaled value is an integer already (and k + 0.5 is not exact): keep x.
     # NaN and ±inf are kept as they are by the same where.
-    keep = ~(np.abs(x * scale) < 2.0**52)
+    keep = ~(np.abs(scaled) < 2.0**52) | as_is
     result: FloatArray = np.where(keep, x, rounded)
     return result
 
@@ -359,3 +374,142 @@ def classify(
             _classify_block(xb, lake_cmp, ab, tmp[: stop - start])
             np.copyto(ob, ab, where=mask[start:stop])
     return out.reshape(x.shape)
+
+
+# ---------------------------------------------------------------------------------------
+# A batch of any items at once.
+#
+# classify() runs one item over long arrays. A station's post is the opposite: a few values
+# of up to eleven items, where numpy's per-call overhead, once per item, is the whole cost.
+# So compile_limits() is laid out once as a table by parameter id: one gather, one
+# comparison and one sum class every value of a batch, whatever its items and waterbodies.
+# ---------------------------------------------------------------------------------------
+_SLOTS: Final = 10  # up to 5 "≤" limits, then up to 5 "≥" limits (pH has both sides)
+# A "≥" limit L is kept as −L and compared as −x > −L, the same test as x < L (negation is
+# exact, ±inf and NaN included): one comparison then serves both sides.
+_SIGN: Final = np.array([1.0] * 5 + [-1.0] * 5)
+_IDS: Final = max(p.id for p in PARAMETERS) + 1
+_CODE_OF: Final = {p.id: p.code for p in PARAMETERS}
+# Up to this many values the table classes them in one step; longer arrays go item by item.
+BATCH: Final = 4096
+_KNOWN_ID: Final = np.isin(np.arange(_IDS), [p.id for p in PARAMETERS])
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ItemTable:
+    """compile_limits() and the precisions of every item, by parameter id.
+
+    A value x of item i in waterbody w (0 river, 1 lake) fails one class limit per slot j
+    with x·SIGN[j] > thresholds[w, i, j]: a comparison of weight k fills k slots, unused
+    slots are +inf (never failed). So its class is 1 + the slots failed, as classify()'s.
+    """
+
+    thresholds: FloatArray  # (2, ids, 10)
+    classed: BoolArray  # (2, ids): the item has limits there (not TN in rivers, not temp)
+    scale: FloatArray  # (ids,): 10**decimals; 1 where the value is compared as sent
+    as_is: BoolArray  # (ids,): compared as sent, not rounded
+    decimals: Mapping[int, int | None]  # by id, the classified items'
+
+    def classes(self, x: FloatArray, ids: IdArray, lake: int | IdArray) -> Int8Array:
+        """Classes of x (0 for NaN), ids and lake (0/1) broadcast against x: x (n,) with ids
+        (n,), or x (items, n) with ids (items, 1)."""
+        if x.size <= BATCH:
+            return slot_classes(x, self.thresholds[lake, ids], self.classed[lake, ids])
+        # A long array: item by item through classify(), whose few comparisons per item
+        # in cache-sized blocks beat ten slots for every value by an order of magnitude.
+        out = np.empty(x.shape, dtype=np.int8)
+        waterbody = bool(lake) if isinstance(lake, int) else lake.astype(np.bool_)
+        if x.ndim == 2:
+            for row, i in enumerate(ids.reshape(-1).tolist()):
+                out[row] = self._classify(i, x[row], waterbody)
+            return out
+        for i in np.unique(ids).tolist():
+            at = ids == i
+            rows = waterbody if isinstance(waterbody, bool) else waterbody[at]
+            out[at] = self._classify(i, x[at], rows)
+        return out
+
+    def _classify(self, i: int, x: FloatArray, waterbody: bool | BoolArray) -> Int8Array:
+        if i not in self.decimals:  # not classified by the standard
+            return np.zeros(x.shape, dtype=np.int8)
+        return classify(_CODE_OF[i], x, waterbody, self.decimals[i])
+
+
+def slot_classes(x: FloatArray, thresholds: FloatArray, classed: BoolArray) -> Int8Array:
+    """Classes of x from its items' slots (ItemTable.thresholds, (…, 10)) and whether they
+    have limits, both broadcast against x."""
+    fails = (x[..., None] * _SIGN > thresholds).sum(axis=-1, dtype=np.int8)
+    # x == x is False for NaN only: no class, as for an item without limits.
+    classes: Int8Array = np.multiply(fails + 1, classed & (x == x), dtype=np.int8)
+    return classes
+
+
+def _item_table(decimals: Mapping[str, int | None]) -> ItemTable:
+    thresholds = np.full((2, _IDS, _SLOTS), np.inf)
+    classed = np.zeros((2, _IDS), dtype=np.bool_)
+    scale, as_is = np.ones(_IDS), np.ones(_IDS, dtype=np.bool_)
+    for code, d in decimals.items():
+        pid = BY_CODE[code].id
+        if d is not None:
+            scale[pid], as_is[pid] = float(10**d), False
+        for w, waterbody in enumerate((Waterbody.RIVER, Waterbody.LAKE)):
+            comparisons = compile_limits(code, waterbody, d)
+            if comparisons is None:
+                continue
+            at_most = [c.threshold for c in comparisons if c.at_most for _ in range(c.weight)]
+            at_least = [-c.threshold for c in comparisons if not c.at_most for _ in range(c.weight)]
+            if len(at_most) > 5 or len(at_least) > 5:
+                raise AssertionError(f"{code}: more than five limits on one side")
+            thresholds[w, pid, : len(at_most)] = at_most
+            thresholds[w, pid, 5 : 5 + len(at_least)] = at_least
+            classed[w, pid] = True
+    by_id = {BY_CODE[code].id: d for code, d in decimals.items()}
+    return ItemTable(thresholds, classed, scale, as_is, MappingProxyType(by_id))
+
+
+@lru_cache(maxsize=64)
+def _item_table_of(decimals: tuple[tuple[str, int | None], ...]) -> ItemTable:
+    return _item_table(dict(decimals))
+
+
+_DEFAULT_TABLE: Final = _item_table(resolve_precisions())
+
+
+def item_table(precisions: Precisions | None = None) -> ItemTable:
+    """The table for the catalogue's precisions overridden by `precisions`."""
+    if not precisions:
+        return _DEFAULT_TABLE
+    return _item_table_of(tuple(resolve_precisions(precisions).items()))
+
+
+def check_ids(parameter_id: npt.ArrayLike) -> IdArray:
+    """Parameter ids as an index into the tables; ValueError for an id not in the catalogue."""
+    ids = np.asarray(parameter_id, dtype=np.intp)
+    if ids.size and (ids.min() < 0 or ids.max() >= _IDS or not _KNOWN_ID[ids].all()):
+        given = set(ids.reshape(-1).tolist())
+        bad = sorted(i for i in given if not (0 <= i < _IDS and _KNOWN_ID[i]))
+        raise ValueError(f"unknown parameter id(s) {bad[:5]}")
+    return ids
+
+
+def classify_items(
+    parameter_id: npt.ArrayLike,
+    values: npt.ArrayLike,
+    waterbody: WaterbodyLike = Waterbody.RIVER,
+    precisions: Precisions | None = None,
+) -> Int8Array:
+    """classify() of a batch of any items at once: values[i] is one of item parameter_id[i].
+    Items the standard does not class (temperature …) are 0, as NaN and TN in rivers are."""
+    x = np.asarray(values, dtype=np.float64)
+    ids = check_ids(parameter_id)
+    if ids.shape != x.shape:
+        raise ValueError(f"parameter ids have shape {ids.shape}, the values {x.shape}")
+    lake = lake_index(lake_mask(waterbody, x.shape))
+    flat = lake if isinstance(lake, int) else lake.reshape(-1)
+    classes = item_table(precisions).classes(x.reshape(-1), ids.reshape(-1), flat)
+    return classes.reshape(x.shape)
+
+
+def lake_index(lake: bool | BoolArray) -> int | IdArray:
+    """The tables' waterbody index: 0 river, 1 lake."""
+    return int(lake) if isinstance(lake, bool) else lake.astype(np.intp)

@@ -5,7 +5,7 @@ parameter, a station's overrides, and the per-reading view the tests read them t
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from types import MappingProxyType
 from typing import Any, cast
@@ -144,48 +144,135 @@ def required_context_seconds(thr: QCThresholds) -> float:
     return longest + thr.max_gap_seconds
 
 
+# The index of each field in a RowThresholds table.
+FIELD_INDEX: Mapping[str, int] = MappingProxyType({n: i for i, n in enumerate(THRESHOLD_FIELDS)})
+
+
 @dataclass(frozen=True, slots=True)
 class RowThresholds:
     """Thresholds per reading: a small table (say one row per series) and each reading's
-    row. A column is gathered per reading only when a test needs it and it varies."""
+    row, gathered for every field at once (per_reading): a batch's tests then read rows of
+    one array instead of making a call per field."""
 
-    table: Mapping[str, FloatArray]  # THRESHOLD_FIELDS → column; None is NaN
+    table: FloatArray  # (k, len(THRESHOLD_FIELDS)), one row per QCThresholds; None is NaN
     rows: IntArray | None = None  # table row of each reading; None: row 0 for all
 
     @classmethod
-    def of(cls, thresholds: list[QCThresholds], rows: IntArray | None = None) -> RowThresholds:
-        return cls(
-            {
-                name: np.array([getattr(r, name) for r in thresholds], dtype=np.float64)
-                for name in THRESHOLD_FIELDS
-            },
-            rows,
-        )
+    def of(cls, thresholds: Sequence[QCThresholds], rows: IntArray | None = None) -> RowThresholds:
+        return cls(_compiled(tuple(thresholds)), rows)
 
     @classmethod
     def by_series(
         cls, by_series: Mapping[int, QCThresholds], series: npt.ArrayLike
     ) -> RowThresholds:
-        ids = np.array(sorted(by_series), dtype=np.int64)
+        ids, table = _compiled_by_series(by_series)
         s = np.asarray(series, dtype=np.int64)
-        if ids.size and ids[0] == 0 and ids[-1] == ids.size - 1:
-            rows, unknown = s, (s < 0) | (s >= ids.size)  # ids 0..k-1 are their own rows
+        if ids.size and ids[-1] - ids[0] == ids.size - 1:
+            # Consecutive ids (a station's parameter ids): a reading's row is its id − the
+            # first, and it is known when it falls within them.
+            rows = s - ids[0]
+            known = not s.size or (s.min() >= ids[0] and s.max() <= ids[-1])
+            unknown = None if known else (rows < 0) | (rows >= ids.size)
         else:
             rows = np.minimum(np.searchsorted(ids, s), max(ids.size - 1, 0))
             unknown = ids[rows] != s if ids.size else np.ones(s.shape, dtype=bool)
-        if unknown.any():
+        if unknown is not None and unknown.any():
             raise ValueError(f"no QC thresholds for series {np.unique(s[unknown])[:5].tolist()}")
-        return cls.of([by_series[int(i)] for i in ids], rows)
+        return cls(table, rows)
+
+    def per_reading(self, n: int) -> PerReading:
+        """Every field's value for each of n readings."""
+        if self.table.shape[0] == 0:  # no series, so no readings either
+            return PerReading(np.full((1, len(THRESHOLD_FIELDS)), np.nan), None, n)
+        if self.rows is not None and self.rows.shape != (n,):
+            raise ValueError(f"{self.rows.size} threshold rows for {n} readings")
+        return PerReading(self.table, self.rows, n)
 
     def column(self, name: str, n: int) -> FloatArray:
-        col = self.table[name]
-        if col.size == 0:  # no series, so no readings either
-            return np.full(n, np.nan)
-        if self.rows is None or np.all(col == col[0]) or np.all(np.isnan(col)):
-            return np.broadcast_to(col[:1], (n,))
-        if self.rows.shape != (n,):
-            raise ValueError(f"{self.rows.size} threshold rows for {n} readings")
-        return col[self.rows]
+        return self.per_reading(n)[name]
+
+
+# Up to this many readings every field is gathered in one call (a station's post and its
+# context); a longer batch gathers a field when a test first reads it.
+_GATHER_ALL = 4096
+
+
+class PerReading:
+    """Each reading's thresholds, by field name: table[rows[i]] for reading i (rows None:
+    row 0 for all). A field the same in every row of the table is one value broadcast."""
+
+    __slots__ = ("_fields", "_n", "_rows", "_table")
+
+    def __init__(self, table: FloatArray, rows: IntArray | None, n: int) -> None:
+        self._table, self._rows, self._n = table, rows, n
+        self._fields: list[FloatArray | None]
+        if rows is None:
+            self._fields = list(np.broadcast_to(table[0][:, None], (table.shape[1], n)))
+        elif n <= _GATHER_ALL:  # whole rows at once, then viewed field by field: one call
+            self._fields = list(table.take(rows, axis=0).T)
+        else:
+            self._fields = [None] * table.shape[1]
+
+    def __getitem__(self, name: str) -> FloatArray:
+        i = FIELD_INDEX[name]
+        field = self._fields[i]
+        if field is None:
+            assert self._rows is not None  # fields are gathered up front otherwise
+            column = self._table[:, i]
+            same = np.isnan(column).all() or (column == column[0]).all()
+            field = np.broadcast_to(column[0], (self._n,)) if same else column.take(self._rows)
+            self._fields[i] = field
+        return field
+
+    def take(self, keep: npt.NDArray[np.bool_]) -> PerReading:
+        """The thresholds of the readings kept."""
+        m = int(np.count_nonzero(keep))
+        return PerReading(self._table, None if self._rows is None else self._rows[keep], m)
+
+
+# Tables compiled once per set of QCThresholds, by their identity: they are frozen, so a
+# table never goes stale, and an entry holds its objects, so none of their ids can be
+# taken by another object while it lives. A station's thresholds are compiled once, not
+# once a batch (every station without overrides shares the defaults' objects).
+_TABLES: dict[tuple[object, ...], tuple[object, IntArray, FloatArray]] = {}
+_TABLES_LIMIT = 4096
+
+
+def _table(thresholds: Sequence[QCThresholds]) -> FloatArray:
+    table = np.array(
+        [[getattr(t, name) for name in THRESHOLD_FIELDS] for t in thresholds], dtype=np.float64
+    ).reshape(len(thresholds), len(THRESHOLD_FIELDS))
+    table.flags.writeable = False
+    return table
+
+
+def _remember(key: tuple[object, ...], held: object, ids: IntArray, table: FloatArray) -> None:
+    if len(_TABLES) >= _TABLES_LIMIT:
+        _TABLES.clear()
+    _TABLES[key] = (held, ids, table)
+
+
+def _compiled(thresholds: tuple[QCThresholds, ...]) -> FloatArray:
+    key = tuple(map(id, thresholds))
+    hit = _TABLES.get(key)
+    if hit is not None:
+        return hit[2]
+    table = _table(thresholds)
+    _remember(key, thresholds, np.arange(len(thresholds)), table)
+    return table
+
+
+def _compiled_by_series(by_series: Mapping[int, QCThresholds]) -> tuple[IntArray, FloatArray]:
+    """The series ids, sorted, and their table."""
+    key = (*by_series, None, *map(id, by_series.values()))
+    hit = _TABLES.get(key)
+    if hit is not None:
+        return hit[1], hit[2]
+    ids = np.array(sorted(by_series), dtype=np.int64)
+    held = tuple(by_series[int(i)] for i in ids)
+    table = _table(held)
+    _remember(key, held, ids, table)
+    return ids, table
 
 
 Thresholds = QCThresholds | Mapping[int, QCThresholds] | RowThresholds

@@ -8,7 +8,32 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from sensors.gb3838 import check_ids
 from sensors.parameters import BY_ID, Direction
+
+
+def by_item(
+    row: npt.NDArray[np.intp],
+    parameter_id: npt.NDArray[Any],
+    value: npt.NDArray[np.float64],
+    n_rows: int,
+    keep: npt.NDArray[np.bool_] | None = None,
+) -> tuple[tuple[int, ...], npt.NDArray[np.float64]]:
+    """The classified items present, by id, and an (items × n_rows) matrix of their values,
+    NaN where a row has no (kept) value: wide in one step, whatever the items.
+
+    row[i] is the output row of reading i; `keep` selects the readings to use (say the
+    QC-good ones). An item is present when any reading has it, kept or not. Items the
+    standard does not classify are left out.
+    """
+    pid = check_ids(parameter_id)
+    present = (np.bincount(pid, minlength=_CLASSIFIED.size) > 0) & _CLASSIFIED
+    ids = np.flatnonzero(present)
+    place = np.cumsum(present) - 1  # a present id's row in the matrix
+    use = _CLASSIFIED[pid] if keep is None else _CLASSIFIED[pid] & keep
+    matrix = np.full((ids.size, n_rows), np.nan)
+    matrix[place[pid[use]], row[use]] = value[use]
+    return tuple(ids.tolist()), matrix
 
 
 def pivot(
@@ -18,23 +43,13 @@ def pivot(
     n_rows: int,
     keep: npt.NDArray[np.bool_] | None = None,
 ) -> dict[str, npt.NDArray[np.float64]]:
-    """One column per classified item, NaN where a row has no (kept) value.
+    """by_item as one column per classified item, by code, in the catalogue's order."""
+    ids, matrix = by_item(row, parameter_id, value, n_rows, keep)
+    return {BY_ID[i].code: column for i, column in zip(ids, matrix, strict=True)}
 
-    row[i] is the output row of reading i; `keep` selects the readings to use (say the
-    QC-good ones). Items the standard does not classify are left out.
-    """
-    columns: dict[str, npt.NDArray[np.float64]] = {}
-    for pid in np.unique(parameter_id).tolist():
-        parameter = BY_ID[int(pid)]
-        if parameter.direction is Direction.NONE:
-            continue
-        mask = parameter_id == pid
-        if keep is not None:
-            mask &= keep
-        column = np.full(n_rows, np.nan)
-        column[row[mask]] = value[mask]
-        columns[parameter.code] = column
-    return columns
+
+_CLASSIFIED = np.zeros(max(BY_ID) + 1, dtype=np.bool_)
+_CLASSIFIED[[p.id for p in BY_ID.values() if p.direction is not Direction.NONE]] = True
 
 
 class Kind(IntEnum):

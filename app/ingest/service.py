@@ -17,12 +17,12 @@ from app.ingest import stations, store
 from app.ingest.context import check_and_context
 from app.ingest.validate import Parsed, Refusal
 from core.models import Station
-from sensors.evaluation import Evaluation, evaluate
-from sensors.gb3838 import classify
+from sensors.evaluation import Evaluation, evaluate_items
+from sensors.gb3838 import classify_items
 from sensors.local_time import SHANGHAI
-from sensors.parameters import BY_ID, Direction
+from sensors.parameters import BY_CODE, BY_ID
 from sensors.qc import QCFlag, Readings, qc_with_context
-from sensors.readings import Kind, counted_value, pivot
+from sensors.readings import Kind, by_item, counted_value
 from sensors.validation import EPOCH
 
 log = logging.getLogger(__name__)
@@ -65,16 +65,9 @@ def run_qc(
 
 def classify_values(cols: Mapping[str, npt.NDArray[Any]], waterbody: str) -> npt.NDArray[np.int8]:
     """Each value's own GB 3838 class (0 for items the standard does not classify), of
-    what it counts as (below detection: half the limit)."""
+    what it counts as (below detection: half the limit): every item at once."""
     counted = counted_value(cols["value"], cols["below_detection"])
-    out = np.zeros(len(counted), dtype=np.int8)
-    for pid in np.unique(cols["parameter_id"]):
-        parameter = BY_ID[int(pid)]
-        if parameter.direction is Direction.NONE:
-            continue
-        mask = cols["parameter_id"] == pid
-        out[mask] = classify(parameter.code, counted[mask], waterbody)
-    return out
+    return classify_items(cols["parameter_id"], counted, waterbody)
 
 
 def _year(time_us: int) -> int:
@@ -86,23 +79,28 @@ def evaluate_times(
     confirmed: stations.Confirmed,
     cols: Mapping[str, npt.NDArray[Any]],
     good: npt.NDArray[np.bool_],
-) -> tuple[npt.NDArray[np.int64], Evaluation, list[int | None]]:
-    """The section's single-factor class at each time of the batch, from QC-good values."""
-    times, at = np.unique(cols["time_us"], return_inverse=True)
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.intp], Evaluation, list[int | None]]:
+    """The section's single-factor class at each time of the batch, from QC-good values:
+    the batch's times, each reading's time (an index into them), the evaluation, and each
+    time's binding target."""
+    time_us = cols["time_us"]
+    if (time_us == time_us[0]).all():  # a gateway's usual post: one time
+        times, at = time_us[:1], np.zeros(time_us.size, dtype=np.intp)
+    else:
+        times, at = np.unique(time_us, return_inverse=True)
     counted = counted_value(cols["value"], cols["below_detection"])
-    values = pivot(at, cols["parameter_id"], counted, times.size, keep=good)
-    first, last = _year(int(times[0])), _year(int(times[-1]))
+    ids, values = by_item(at, cols["parameter_id"], counted, times.size, keep=good)
+    if not ids:  # nothing classified: every time evaluated, with no value
+        ids, values = (BY_CODE["ph"].id,), np.full((1, times.size), np.nan)
+    first = _year(int(times[0]))
+    last = first if times.size == 1 else _year(int(times[-1]))
     if first == last:  # a batch within one year: one target, no work per time
         per_time = [confirmed.binding_target(first)] * times.size
     else:
         per_time = [confirmed.binding_target(_year(t)) for t in times.tolist()]
     target_array = np.array([t or 0 for t in per_time], dtype=np.int8)
-    evaluation = evaluate(
-        values or {"ph": np.full(times.size, np.nan)},
-        waterbody=ref.waterbody,
-        target=target_array,
-    )
-    return times, evaluation, per_time
+    evaluation = evaluate_items(values, ids, waterbody=ref.waterbody, target=target_array)
+    return times, at, evaluation, per_time
 
 
 def ingest(
@@ -143,16 +141,15 @@ def ingest(
     cols["water_class"] = classify_values(cols, ref.waterbody).astype(np.int16)
     horizon_us = (now - late_horizon - EPOCH) // timedelta(microseconds=1)
     cols["backfill"] = cols["time_us"] < horizon_us
-    cols["data_flag"] = np.char.encode(cols["data_flag"], "ascii")
+    cols["data_flag"] = cols["data_flag"].astype("S1")  # letters checked by parse_items
     counts = store.merge(session, cols)
     _count_stored(counts, cols["qc_flag"], path)
 
     good = cols["qc_flag"] == QCFlag.GOOD
     # Suspect data wake the evaluator too: they may open an unconfirmed early warning.
     live_judged = good | (cols["qc_flag"] == QCFlag.SUSPECT)
-    times, evaluation, targets = evaluate_times(ref, confirmed, cols, good)
+    times, at, evaluation, targets = evaluate_times(ref, confirmed, cols, good)
     # The readings of each time, by one sort rather than a scan per time.
-    at = np.searchsorted(times, cols["time_us"])
     order = np.argsort(at, kind="stable")
     bounds = np.searchsorted(at[order], np.arange(times.size + 1)).tolist()
     codes = [BY_ID[p].code for p in cols["parameter_id"].tolist()]
@@ -214,6 +211,6 @@ def _count_stored(counts: Any, qc_flag: npt.NDArray[Any], path: str) -> None:
     ):
         if n:
             metrics.READINGS.labels(outcome, path).inc(n)
-    flags, tally = np.unique(qc_flag, return_counts=True)
-    for flag, n in zip(flags.tolist(), tally.tolist(), strict=True):
-        metrics.QC_FLAGS.labels(QCFlag(flag).name.lower()).inc(n)
+    tally = np.bincount(qc_flag, minlength=max(QCFlag) + 1)  # flags are small ints
+    for flag in np.flatnonzero(tally).tolist():
+        metrics.QC_FLAGS.labels(QCFlag(flag).label).inc(int(tally[flag]))
