@@ -89,6 +89,46 @@ def test_a_batch_is_stored_classified_and_answered(
     assert (nh3n.value, nh3n.water_class, nh3n.data_flag, nh3n.backfill) == (1.72, 5, "N", False)
 
 
+@pytest.mark.parametrize(
+    "prefer", ["return=minimal", 'respond-async, RETURN = "minimal"; x=1', "wait=5,return=minimal"]
+)
+def test_return_minimal_answers_counts_only_and_stores_the_same(
+    client: httpx.Client, session: Session, station: tuple[Station, str], prefer: str
+) -> None:
+    st, key = station
+    body = {
+        "readings": [
+            {"time": shanghai(2), "values": {"nh3n": 1.72, "tp": 0.12, "xyz": 1}},
+            {"time": shanghai(1), "values": {"nh3n": 0.4}},
+        ]
+    }
+    response = client.post(
+        "/api/v1/readings", json=body, headers={"Authorization": f"Bearer {key}", "Prefer": prefer}
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["preference-applied"] == "return=minimal"
+    answer = response.json()
+    IngestOut.model_validate(answer)
+    assert (answer["accepted"], answer["refused"], answer["times"]) == (3, 1, [])
+    assert answer["errors"][0]["field"] == "values.xyz"
+    rows = stored(session, st)
+    assert rows["nh3n", datetime.fromisoformat(body["readings"][0]["time"])].water_class == 5
+    assert len(rows) == 3
+
+
+@pytest.mark.parametrize("prefer", [None, "return=representation", "minimal", "return=minimalist"])
+def test_without_return_minimal_the_answer_has_its_times(
+    client: httpx.Client, station: tuple[Station, str], prefer: str | None
+) -> None:
+    _, key = station
+    headers = {"Authorization": f"Bearer {key}"} | ({"Prefer": prefer} if prefer else {})
+    body = {"readings": [{"time": shanghai(1), "values": {"nh3n": 0.4}}]}
+    response = client.post("/api/v1/readings", json=body, headers=headers)
+    assert response.status_code == 200, response.text
+    assert "preference-applied" not in response.headers
+    assert response.json()["times"][0]["items"]["nh3n"]["water_class"] == 2
+
+
 def test_same_value_is_a_duplicate_and_another_value_a_revision(
     client: httpx.Client, session: Session, station: tuple[Station, str]
 ) -> None:

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, NamedTuple
 
 from anyio import from_thread
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Header, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
@@ -121,6 +121,14 @@ def batch_envelope(raw: bytes, max_times: int) -> BatchEnvelope:
 )
 async def post_readings(
     credentials: Annotated[Credentials, Depends(station_key)],
+    prefer: Annotated[
+        str | None,
+        Header(
+            description="`return=minimal` (RFC 7240): the counts and refusals only, `times` "
+            "empty (a gateway sending large batches need not pay for each time's classes); "
+            "the answer then carries `Preference-Applied: return=minimal`",
+        ),
+    ] = None,
 ) -> JSONResponse:
     """Validates item by item, keeps every good value, and answers once it is committed.
 
@@ -149,12 +157,27 @@ class ServeReadings:
             station = await station_for_key(session, bearer_key(request.headers))
             batch = batch_envelope(await request.body(), settings.max_batch_times)
             # The database work and its commit in one hop to the thread pool.
-            body, may_alert = await run_in_threadpool(_store, session, station, batch, settings)
+            minimal = wants_minimal(request.headers.getlist("prefer"))
+            body, may_alert = await run_in_threadpool(
+                _store, session, station, batch, settings, minimal
+            )
         jobs = app.state.jobs
         # After the response, as it was: the evaluator sees this batch (committed in _store).
         wake = BackgroundTask(jobs.evaluate.wake) if jobs is not None and may_alert else None
         # Documented and tested as IngestOut; sent as plain data for speed (see _time_out).
-        await JSONResponse(body, background=wake)(scope, receive, send)
+        headers = {"Preference-Applied": "return=minimal"} if minimal else None
+        await JSONResponse(body, headers=headers, background=wake)(scope, receive, send)
+
+
+def wants_minimal(prefer: list[str]) -> bool:
+    """Whether the Prefer header fields ask for return=minimal (RFC 7240: preferences are
+    comma-separated, parameters after ';', tokens case-insensitive, optional quotes)."""
+    for field in prefer:
+        for preference in field.split(","):
+            name, _, value = preference.split(";", 1)[0].partition("=")
+            if name.strip().lower() == "return" and value.strip().strip('"').lower() == "minimal":
+                return True
+    return False
 
 
 def _store(
@@ -162,9 +185,10 @@ def _store(
     station: StationRef,
     batch: BatchEnvelope,
     settings: Settings,
+    minimal: bool = False,
 ) -> tuple[dict[str, Any], bool]:
-    """The batch stored and committed (in a worker thread): the answer's data, and whether
-    the batch may alert."""
+    """The batch stored and committed (in a worker thread): the answer's data (without its
+    times if `minimal`), and whether the batch may alert."""
     if batch.station is not None and batch.station != station.code:
         check_and_context(session, station, None, by_key=True)  # a refused key first: 401
         raise Forbidden(f"this key belongs to station {station.code!r}, not the one named")
@@ -179,6 +203,7 @@ def _store(
         now=now,
         late_horizon=timedelta(hours=settings.late_horizon_hours),
         by_key=True,
+        per_time=not minimal,
     )
     errors = [{"index": e.index, "field": e.field, "reason": e.reason} for e in result.errors]
     if result.refused and not (result.accepted or result.duplicate or result.revised):

@@ -113,13 +113,16 @@ def ingest(
     path: str = "http",
     kind: Kind = Kind.INSTANT,
     by_key: bool = False,
+    per_time: bool = True,
 ) -> IngestResult:
     """Store a parsed batch for `station`. Flushes through the session; never commits.
 
     `path` labels the metrics: how the batch came (http, import, hj212). `kind` says what
     the values are (instant readings, or HJ 212 period means): QC judges them among stored
     values of the same kind, and they are stored under it. `by_key`: the station came by
-    its API key (stations.by_key), which must still be its key, and it active."""
+    its API key (stations.by_key), which must still be its key, and it active. `per_time`
+    False: no TimeResults (the section evaluated at each time is only for the answer, and
+    a client that asked for a minimal one does not pay for it)."""
     now = now or datetime.now(UTC)
     session.flush()  # the session's pending changes first: the statements below bypass it
     ref = stations.of(session, station)
@@ -148,26 +151,7 @@ def ingest(
     good = cols["qc_flag"] == QCFlag.GOOD
     # Suspect data wake the evaluator too: they may open an unconfirmed early warning.
     live_judged = good | (cols["qc_flag"] == QCFlag.SUSPECT)
-    times, at, evaluation, targets = evaluate_times(ref, confirmed, cols, good)
-    # The readings of each time, by one sort rather than a scan per time.
-    order = np.argsort(at, kind="stable")
-    bounds = np.searchsorted(at[order], np.arange(times.size + 1)).tolist()
-    codes = [BY_ID[p].code for p in cols["parameter_id"].tolist()]
-    value, klass = cols["value"].tolist(), cols["water_class"].tolist()
-    qc, backfill = cols["qc_flag"].tolist(), cols["backfill"].tolist()
-    results = []
-    for row, t in enumerate(times.tolist()):
-        mine = order[bounds[row] : bounds[row + 1]].tolist()
-        results.append(
-            TimeResult(
-                time=EPOCH + timedelta(microseconds=t),
-                items={codes[i]: (value[i], klass[i], qc[i]) for i in mine},
-                section=evaluation,
-                row=row,
-                target=targets[row],
-                backfill=backfill[mine[0]],
-            )
-        )
+    results = _time_results(ref, confirmed, cols, good) if per_time else []
     # DEBUG: one line per post is volume, not an operator event (refusals and errors are).
     log.debug(
         "batch stored",
@@ -191,6 +175,36 @@ def ingest(
             (counts.inserted or counts.revised) and (live_judged & ~cols["backfill"]).any()
         ),
     )
+
+
+def _time_results(
+    ref: stations.StationRef,
+    confirmed: stations.Confirmed,
+    cols: Mapping[str, npt.NDArray[Any]],
+    good: npt.NDArray[np.bool_],
+) -> list[TimeResult]:
+    """Each time of the batch: its items and the section's evaluation there."""
+    times, at, evaluation, targets = evaluate_times(ref, confirmed, cols, good)
+    # The readings of each time, by one sort rather than a scan per time.
+    order = np.argsort(at, kind="stable")
+    bounds = np.searchsorted(at[order], np.arange(times.size + 1)).tolist()
+    codes = [BY_ID[p].code for p in cols["parameter_id"].tolist()]
+    value, klass = cols["value"].tolist(), cols["water_class"].tolist()
+    qc, backfill = cols["qc_flag"].tolist(), cols["backfill"].tolist()
+    results = []
+    for row, t in enumerate(times.tolist()):
+        mine = order[bounds[row] : bounds[row + 1]].tolist()
+        results.append(
+            TimeResult(
+                time=EPOCH + timedelta(microseconds=t),
+                items={codes[i]: (value[i], klass[i], qc[i]) for i in mine},
+                section=evaluation,
+                row=row,
+                target=targets[row],
+                backfill=backfill[mine[0]],
+            )
+        )
+    return results
 
 
 def _count_refusals(parsed: Parsed, path: str) -> None:
