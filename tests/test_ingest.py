@@ -116,7 +116,16 @@ def test_return_minimal_answers_counts_only_and_stores_the_same(
     assert len(rows) == 3
 
 
-@pytest.mark.parametrize("prefer", [None, "return=representation", "minimal", "return=minimalist"])
+@pytest.mark.parametrize(
+    "prefer",
+    [
+        None,
+        "return=representation",
+        "minimal",
+        "return=minimalist",
+        "return=representation, return=minimal",
+    ],
+)
 def test_without_return_minimal_the_answer_has_its_times(
     client: httpx.Client, station: tuple[Station, str], prefer: str | None
 ) -> None:
@@ -127,6 +136,24 @@ def test_without_return_minimal_the_answer_has_its_times(
     assert response.status_code == 200, response.text
     assert "preference-applied" not in response.headers
     assert response.json()["times"][0]["items"]["nh3n"]["water_class"] == 2
+
+
+def test_a_lone_surrogate_in_a_code_is_refused_not_a_server_error(
+    client: httpx.Client, station: tuple[Station, str]
+) -> None:
+    _, key = station
+    # Valid JSON, but no UTF-8: echoed as it came, the answer could not be encoded.
+    item = '"values": {"\\ud800": 1, "nh3n": 0.5}, "flags": {"\\udfff": "N"}'
+    raw = '{"readings": [{"time": "' + shanghai(1) + '", ' + item + "}]}"
+    response = client.post(
+        "/api/v1/readings",
+        content=raw.encode(),
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+    )
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["accepted"] == 1
+    assert {e["field"] for e in answer["errors"]} == {"values.\\ud800", "flags.\\udfff"}
 
 
 def test_same_value_is_a_duplicate_and_another_value_a_revision(

@@ -171,12 +171,13 @@ class ServeReadings:
 
 def wants_minimal(prefer: list[str]) -> bool:
     """Whether the Prefer header fields ask for return=minimal (RFC 7240: preferences are
-    comma-separated, parameters after ';', tokens case-insensitive, optional quotes)."""
+    comma-separated, parameters after ';', tokens case-insensitive, optional quotes; of a
+    preference given twice, the first counts)."""
     for field in prefer:
         for preference in field.split(","):
             name, _, value = preference.split(";", 1)[0].partition("=")
-            if name.strip().lower() == "return" and value.strip().strip('"').lower() == "minimal":
-                return True
+            if name.strip().lower() == "return":
+                return value.strip().strip('"').lower() == "minimal"
     return False
 
 

@@ -60,6 +60,13 @@ class Parsed:
     refused_values: int = 0  # values refused, counting each value under a bad time
 
 
+def _field(code: str) -> str:
+    """A client's name for a parameter as it may be echoed in a refusal: at most 40
+    characters, and a lone surrogate (valid JSON, no UTF-8) escaped, so the answer can be
+    encoded."""
+    return code[:40].encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def parse_items(
     items: Iterable[Mapping[str, Any]],
     *,
@@ -102,11 +109,11 @@ def parse_items(
         for code in [*flags, *below]:
             if code not in values:
                 where = "flags" if code in flags else "below_detection"
-                refuse(index, f"{where}.{code}", "names a parameter with no value here")
+                refuse(index, f"{where}.{_field(code)}", "names a parameter with no value here")
         for code, raw in values.items():
             parameter = BY_CODE.get(code)
             if parameter is None:
-                refuse(index, f"values.{code[:40]}", f"unknown parameter {code[:40]!r}")
+                refuse(index, f"values.{_field(code)}", f"unknown parameter {code[:40]!r}")
                 continue
             checked = check_value(code, raw)
             if isinstance(checked, str):
