@@ -52,6 +52,7 @@ from app.ingest import stations as station_refs
 from app.ingest.validate import parse_items
 from app.stations import service as stations
 from bench import ingest_db_0013 as before
+from bench import storage
 from core import catalogue
 from core.db import drop_database, libpq_url, make_engine, recreate_database, with_database
 from sensors.parameters import PARAMETERS
@@ -59,7 +60,6 @@ from sensors.validation import EPOCH
 
 CODES = tuple(p.code for p in PARAMETERS)[:9]
 ITEMS = tuple(p.id for p in PARAMETERS)[:9]
-PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01 in Unix microseconds
 STEP = timedelta(minutes=10)  # a station's next post
 CLOCK_TICK_MS = 10.0  # /proc/<pid>/stat counts in 1/100 s
 # The baseline's blocks are this many times longer: its posts cost a tenth of ours, and
@@ -79,29 +79,7 @@ BASELINE_INSERT = text(
 
 def history(station_ids: list[int], start: datetime, hours: int) -> bytes:
     """Hourly rows of every station and item from `start` (binary COPY)."""
-    dtype = np.dtype(
-        [("nfields", ">i2"), ("l1", ">i4"), ("station_id", ">i4"), ("l2", ">i4"),
-         ("parameter_id", ">i2"), ("l3", ">i4"), ("time", ">i8"), ("l4", ">i4"),
-         ("value", ">f8"), ("l5", ">i4"), ("data_flag", "S1"), ("l6", ">i4"),
-         ("qc_flag", ">i2"), ("l7", ">i4"), ("water_class", ">i2")]
-    )  # fmt: skip
-    s, p = len(station_ids), len(ITEMS)
-    n = hours * s * p
-    rows = np.empty(n, dtype=dtype)
-    rows["nfields"] = 7
-    for name, size in (("l1", 4), ("l2", 2), ("l3", 8), ("l4", 8), ("l5", 1), ("l6", 2), ("l7", 2)):
-        rows[name] = size
-    idx = np.arange(n)
-    rows["station_id"] = np.asarray(station_ids)[(idx // p) % s]
-    rows["parameter_id"] = np.asarray(ITEMS)[idx % p]
-    rows["time"] = int(start.timestamp() * 1e6) - PG_EPOCH_US + (idx // (s * p)) * 3_600_000_000
-    rows["value"] = np.random.default_rng(0).uniform(0.3, 0.9, n).round(3)
-    rows["data_flag"] = b"N"
-    rows["qc_flag"] = 1
-    rows["water_class"] = 2
-    return (
-        b"PGCOPY\n\xff\r\n\x00" + bytes(8) + rows.tobytes() + (-1).to_bytes(2, "big", signed=True)
-    )
+    return storage.payload(station_ids, start, hours, items=ITEMS, values=(0.3, 0.9))
 
 
 def make_database(

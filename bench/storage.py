@@ -42,15 +42,22 @@ COPY = (
 )
 
 
-def payload(station_ids: list[int], start: datetime, hours: int) -> bytes:
-    """Hourly rows of every station and item from `start`, in time order."""
+def payload(
+    station_ids: list[int],
+    start: datetime,
+    hours: int,
+    items: tuple[int, ...] = ITEMS,
+    values: tuple[float, float] = (0.1, 1.0),
+) -> bytes:
+    """Hourly rows of every station and item (parameter ids) from `start`, in time order
+    (binary COPY), values uniform within `values`."""
     dtype = np.dtype(
         [("nfields", ">i2"), ("l1", ">i4"), ("station_id", ">i4"), ("l2", ">i4"),
          ("parameter_id", ">i2"), ("l3", ">i4"), ("time", ">i8"), ("l4", ">i4"),
          ("value", ">f8"), ("l5", ">i4"), ("data_flag", "S1"), ("l6", ">i4"),
          ("qc_flag", ">i2"), ("l7", ">i4"), ("water_class", ">i2")]
     )  # fmt: skip
-    s, p = len(station_ids), len(ITEMS)
+    s, p = len(station_ids), len(items)
     n = hours * s * p
     rows = np.empty(n, dtype=dtype)
     rows["nfields"] = 7
@@ -58,10 +65,10 @@ def payload(station_ids: list[int], start: datetime, hours: int) -> bytes:
         rows[name] = size
     idx = np.arange(n)
     rows["station_id"] = np.asarray(station_ids)[(idx // p) % s]
-    rows["parameter_id"] = np.asarray(ITEMS)[idx % p]
+    rows["parameter_id"] = np.asarray(items)[idx % p]
     base = int(start.timestamp() * 1e6) - PG_EPOCH_US
     rows["time"] = base + (idx // (s * p)) * 3_600_000_000
-    rows["value"] = np.random.default_rng(0).uniform(0.1, 1.0, n).round(3)
+    rows["value"] = np.random.default_rng(0).uniform(*values, n).round(3)
     rows["data_flag"] = b"N"
     rows["qc_flag"] = 1
     rows["water_class"] = 2
