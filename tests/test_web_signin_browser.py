@@ -160,6 +160,8 @@ def test_anonymous_reads_public_pages_and_is_sent_to_sign_in(secured: str, conte
     page.goto(f"{secured}/sections/S02")
     page.wait_for_selector("#period [data-period]")
     page.wait_for_selector("#incidents a[href^='/auth/login']")
+    # The two parts draw independently: the charts' link may come after the incidents'.
+    page.wait_for_selector("#charts a[href^='/auth/login']")
     assert page.is_visible("#charts a[href^='/auth/login']")
     # Incidents need a user.
     page.goto(f"{secured}/incidents")
